@@ -1,0 +1,42 @@
+"""Demo data for the run command. Each app may add its own in `<app>/demo.py`
+(a `seed() -> list[str]` returning lines to print); this command calls them in
+dependency order. Safe to run again: it never duplicates."""
+
+import importlib
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+
+OPERATOR_EMAIL = "operator@tollgate.local"
+APPS_IN_ORDER = ["usage", "billing", "ai_features"]
+
+
+class Command(BaseCommand):
+    help = "Create the operator login and demo data (idempotent)."
+
+    def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            lines = [self._operator()]
+            for app in APPS_IN_ORDER:
+                try:
+                    module = importlib.import_module(f"{app}.demo")
+                except ModuleNotFoundError:
+                    continue
+                lines.extend(module.seed())
+        for line in lines:
+            self.stdout.write(line)
+
+    def _operator(self) -> str:
+        if User.objects.filter(email=OPERATOR_EMAIL).exists():
+            return (
+                f"Operator login {OPERATOR_EMAIL} exists (password was printed when it was made)."
+            )
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(OPERATOR_EMAIL, password)
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        return f"\n  Operator login (shown once): {OPERATOR_EMAIL} / {password}\n  Admin: /admin/\n"

@@ -1,0 +1,50 @@
+"""Resolve the signed-in user's current workspace once per request and wall
+off suspended users and workspaces. API-key requests resolve their workspace
+from the key instead (accounts.permissions.IsWorkspaceMember)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
+
+from accounts.selectors import SESSION_WORKSPACE_KEY, membership_for
+from config.errors import WorkspaceSuspended, error_response, is_api_request
+
+SUSPENSION_EXEMPT_PREFIXES = ("/accounts/logout/", "/static/", "/healthz", "/readyz", "/admin/")
+
+
+def suspension_reason(request: HttpRequest) -> str | None:
+    user = request.user
+    if getattr(user, "is_suspended", False):
+        return user.suspended_reason or "Your account is suspended."
+    workspace = getattr(request, "workspace", None)
+    if workspace is not None and workspace.is_suspended:
+        return workspace.suspended_reason or f"The workspace “{workspace.name}” is suspended."
+    return None
+
+
+def suspended_response(request: HttpRequest, reason: str):
+    if is_api_request(request):
+        return error_response(WorkspaceSuspended(reason))
+    return render(request, "accounts/suspended.html", {"reason": reason}, status=403)
+
+
+class CurrentWorkspaceMiddleware(MiddlewareMixin):
+    def process_request(self, request: HttpRequest):
+        request.workspace = None
+        request.membership = None
+        if not request.user.is_authenticated:
+            return None
+        membership = membership_for(
+            user=request.user, workspace_id=request.session.get(SESSION_WORKSPACE_KEY)
+        )
+        if membership is not None:
+            request.membership = membership
+            request.workspace = membership.workspace
+        if request.path.startswith(SUSPENSION_EXEMPT_PREFIXES):
+            return None
+        reason = suspension_reason(request)
+        if reason:
+            return suspended_response(request, reason)
+        return None

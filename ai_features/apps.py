@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AiFeaturesConfig(AppConfig):
+    name = "ai_features"

@@ -1,0 +1,2 @@
+app_name = "ai_features"
+urlpatterns: list = []

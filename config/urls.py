@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
+
+handler404 = "config.errors.api_not_found"
+handler500 = "config.errors.api_server_error"
+
+api_v1 = [
+    path("", include("accounts.api_urls")),
+    path("", include("usage.api_urls")),
+    path("", include("billing.api_urls")),
+    path("", include("ai_features.api_urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("accounts.urls")),
+    path("", include("usage.urls")),
+    path("", include("billing.urls")),
+    path("", include("ai_features.urls")),
+]
