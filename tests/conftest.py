@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -14,6 +15,14 @@ from django.conf import settings
 from redis import Redis
 
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+# Each room's shared fixtures live in tests/fixtures/<name>.py (fake upstream,
+# fake Stripe, ...) and are visible to every test.
+pytest_plugins = sorted(
+    f"tests.fixtures.{p.stem}"
+    for p in (Path(__file__).parent / "fixtures").glob("*.py")
+    if p.stem != "__init__"
+)
 
 
 @pytest.fixture(autouse=True)

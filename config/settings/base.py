@@ -205,7 +205,21 @@ LOGGING = {
     },
 }
 
-# --- Tollgate ----------------------------------------------------------------
+# --- Tollgate: accounts -------------------------------------------------------
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
+
+# --- Tollgate: usage (the meter) -------------------------------------------------
 # Set by the run command when it starts the local demo upstream (no OPENAI_API_KEY).
 OPENAI_DEMO_UPSTREAM = env.bool("OPENAI_DEMO_UPSTREAM", default=False)
+# Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
+TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
+TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)
+TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
+TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
+# (meter settings continue here)
+
+# --- Tollgate: billing ------------------------------------------------------------
+# (billing settings go here)
+
+# --- Tollgate: ai_features --------------------------------------------------------
+# (feature settings go here)

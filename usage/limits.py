@@ -1,0 +1,100 @@
+"""What a workspace may do right now: the meter's one question to billing.
+
+`usage` never imports `billing` (DESIGN.md). Instead billing names a provider in
+the setting `TOLLGATE_LIMITS_PROVIDER` (a dotted path to a function
+`(workspace) -> WorkspaceLimits`). Until billing sets it, `default_limits`
+answers from settings. The feature registry asks the same function which
+features are enabled.
+
+A provider module may also define `usage_recorded(event)`; the meter calls it
+inside the transaction that records a usage event (billing uses it to queue
+metered overage for Stripe)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Literal
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from accounts.models import Workspace
+
+OveragePolicy = Literal["stop", "metered"]
+
+
+@dataclass(frozen=True)
+class WorkspaceLimits:
+    plan: str  # slug of the tier, e.g. "free"
+    plan_name: str
+    included_tokens: int  # per billing period, input + output
+    period_start: datetime
+    period_end: datetime
+    overage_policy: OveragePolicy = "stop"
+    # For "metered": how many tokens past `included_tokens` the workspace's spend
+    # cap allows (None: no cap). Ignored for "stop".
+    overage_token_allowance: int | None = 0
+    overage_price_per_million: Decimal = Decimal("0")
+    rpm_limit: int | None = None  # requests per minute for the workspace
+    tpm_limit: int | None = None  # tokens per minute for the workspace
+    features: frozenset[str] | None = None  # None: every feature
+    next_plan: str | None = None  # slug of the next tier up
+    upgrade_url: str = "/billing/upgrade/"
+
+    def allows_feature(self, slug: str) -> bool:
+        return self.features is None or slug in self.features
+
+    @property
+    def hard_token_limit(self) -> int | None:
+        """Tokens the workspace may use this period before calls are refused."""
+        if self.overage_policy == "stop":
+            return self.included_tokens
+        if self.overage_token_allowance is None:
+            return None
+        return self.included_tokens + self.overage_token_allowance
+
+
+def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def default_limits(workspace: Workspace) -> WorkspaceLimits:
+    """Used until billing provides tiers: the calendar month, quota from settings."""
+    start, end = _month_bounds(timezone.now())
+    return WorkspaceLimits(
+        plan="default",
+        plan_name="Default",
+        included_tokens=settings.TOLLGATE_DEFAULT_INCLUDED_TOKENS,
+        period_start=start,
+        period_end=end,
+        rpm_limit=settings.TOLLGATE_DEFAULT_RPM,
+        tpm_limit=settings.TOLLGATE_DEFAULT_TPM,
+    )
+
+
+@cache
+def _provider():
+    return import_string(settings.TOLLGATE_LIMITS_PROVIDER)
+
+
+def get_workspace_limits(workspace: Workspace) -> WorkspaceLimits:
+    return _provider()(workspace)
+
+
+def notify_usage_recorded(event) -> None:
+    module = importlib.import_module(settings.TOLLGATE_LIMITS_PROVIDER.rsplit(".", 1)[0])
+    hook = getattr(module, "usage_recorded", None)
+    if hook is not None:
+        hook(event)
