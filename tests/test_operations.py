@@ -66,3 +66,14 @@ def test_production_settings_refuse_to_start_without_secret():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.django_db
+def test_metrics_restricted_to_allowed_addresses_or_token(client, settings):
+    settings.METRICS_ALLOWED_IPS = ["10.9.9.9"]
+    settings.METRICS_TOKEN = "metrics-test-token"
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-test-token")
+    assert ok.status_code == 200
+    assert b"python_info" in ok.content or b"django_http" in ok.content
