@@ -33,7 +33,14 @@ class AccountAdapter(DefaultAccountAdapter):
         return user
 
     def get_login_redirect_url(self, request):
-        invitation, token = pending_invitation(request)
-        if invitation is not None:
-            return reverse("accounts:invitation", kwargs={"token": token})
-        return super().get_login_redirect_url(request)
+        return _invitation_url(request) or super().get_login_redirect_url(request)
+
+    def get_signup_redirect_url(self, request):
+        return _invitation_url(request) or super().get_signup_redirect_url(request)
+
+
+def _invitation_url(request) -> str | None:
+    invitation, token = pending_invitation(request)
+    if invitation is None:
+        return None
+    return reverse("accounts:invitation", kwargs={"token": token})

@@ -30,12 +30,15 @@ class WorkspaceNameForm(forms.Form):
 
 class InvitationForm(forms.Form):
     email = forms.EmailField(label="Email address")
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER, required=False)
 
     def __init__(self, *args, actor: Membership | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if actor is not None and actor.role != Role.OWNER:
             self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+
+    def clean_role(self) -> str:
+        return self.cleaned_data.get("role") or Role.MEMBER
 
 
 class RoleForm(forms.Form):

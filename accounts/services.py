@@ -250,7 +250,7 @@ def invitation_create(
 
 def _lock_invitation(invitation: Invitation) -> Invitation:
     return (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("workspace", "invited_by")
         .get(pk=invitation.pk)
     )
