@@ -181,3 +181,27 @@ class Invitation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == "pending"
+
+
+class AuditEvent(models.Model):
+    """Who did what to a workspace or account, written by the service that did
+    it, in the same transaction. Append-only."""
+
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=50, db_index=True)
+    target = models.CharField(max_length=254, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = WorkspaceScopedManager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}".strip()

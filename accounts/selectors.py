@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from accounts.models import Invitation, Membership, User, Workspace
+from accounts.models import AuditEvent, Invitation, Membership, User, Workspace, hash_token
 
 SESSION_WORKSPACE_KEY = "tollgate_workspace_id"
 
@@ -35,3 +36,49 @@ def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
 
 def workspace_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:
     return Invitation.objects.for_workspace(workspace).select_related("invited_by")
+
+
+def pending_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:
+    """Invitations not yet accepted or revoked (expired ones included, so they
+    can be resent)."""
+    return workspace_invitations(workspace=workspace).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True
+    )
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    if not token or len(token) > 200:
+        return None
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+def invitations_for_user(*, user: User) -> QuerySet[Invitation]:
+    """Open invitations addressed to one of the user's verified emails, from
+    workspaces they are not in yet (shown on the dashboard)."""
+    from allauth.account.models import EmailAddress
+
+    emails = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    lowered = [e.lower() for e in emails]
+    return (
+        Invitation.objects.select_related("workspace", "invited_by")
+        .filter(
+            email__in=lowered,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .exclude(workspace__memberships__user=user)
+        .order_by("-created_at")
+    )
+
+
+def workspace_activity(*, workspace: Workspace, limit: int = 20) -> list[AuditEvent]:
+    return list(AuditEvent.objects.for_workspace(workspace).select_related("actor")[:limit])
+
+
+def workspace_owner_count(*, workspace: Workspace) -> int:
+    return Membership.objects.for_workspace(workspace).filter(role="owner").count()

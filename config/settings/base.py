@@ -213,6 +213,11 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 
 # --- Tollgate: accounts -------------------------------------------------------
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_SIGNUP_REDIRECT_URL = "accounts:dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # "your password/email changed" mails
+MFA_RECOVERY_CODE_COUNT = 10
 
 # --- Tollgate: usage (the meter) -------------------------------------------------
 # Set by the run command when it starts the local demo upstream (no OPENAI_API_KEY).

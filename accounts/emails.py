@@ -1,0 +1,51 @@
+"""Emails accounts sends itself (allauth sends verification and reset mails
+through the same templates folder). Every mail goes out as text + HTML."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from accounts.models import Invitation
+
+
+def send_templated(*, prefix: str, to: str, context: dict) -> None:
+    context = {"site_url": settings.SITE_URL, **context}
+    subject = " ".join(render_to_string(f"{prefix}_subject.txt", context).split())
+    text = render_to_string(f"{prefix}_message.txt", context).strip()
+    html = render_to_string(f"{prefix}_message.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def invitation_url(token: str, link_base: str | None = None) -> str:
+    base = (link_base or settings.SITE_URL).rstrip("/")
+    return base + reverse("accounts:invitation", kwargs={"token": token})
+
+
+def send_invitation(*, invitation: Invitation, token: str, link_base: str | None = None) -> None:
+    inviter = invitation.invited_by
+    send_templated(
+        prefix="accounts/email/invitation",
+        to=invitation.email,
+        context={
+            "invitation": invitation,
+            "workspace_name": invitation.workspace.name,
+            "inviter": inviter.display_name if inviter else "A Tollgate operator",
+            "inviter_email": inviter.email if inviter else "",
+            "role": invitation.get_role_display(),
+            "accept_url": invitation_url(token, link_base),
+            "expires_at": invitation.expires_at,
+        },
+    )
