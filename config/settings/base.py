@@ -222,15 +222,56 @@ MFA_RECOVERY_CODE_COUNT = 10
 # --- Tollgate: usage (the meter) -------------------------------------------------
 # Set by the run command when it starts the local demo upstream (no OPENAI_API_KEY).
 OPENAI_DEMO_UPSTREAM = env.bool("OPENAI_DEMO_UPSTREAM", default=False)
+# The model provider (usage/upstream.py): any OpenAI-compatible server. The key is
+# the operator's one org key; it never leaves the SDK client (no log, no page).
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None  # None: api.openai.com
+OPENAI_ORG_ID = env("OPENAI_ORG_ID", default="") or None
+OPENAI_PROJECT_ID = env("OPENAI_PROJECT_ID", default="") or None
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)  # per attempt
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)  # 429 / 5xx / connection
+OPENAI_MAX_CONNECTIONS = env.int("OPENAI_MAX_CONNECTIONS", default=2000)  # per process
+# "max_completion_tokens" (current API) or "max_tokens" (older compatible servers).
+OPENAI_MAX_TOKENS_PARAM = env("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
+OPENAI_DEFAULT_MODEL = env("OPENAI_DEFAULT_MODEL", default="gpt-4o-mini")
+OPENAI_MODERATION_MODEL = env("OPENAI_MODERATION_MODEL", default="omni-moderation-latest")
 # Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
 TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
 TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)
 TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
 TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 # (meter settings continue here)
+TOLLGATE_METER_DB_THREADS = env.int("TOLLGATE_METER_DB_THREADS", default=8)  # hot-path DB pool
+TOLLGATE_KEY_CACHE_SECONDS = env.int("TOLLGATE_KEY_CACHE_SECONDS", default=60)
+TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
+TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)
+TOLLGATE_LIMITS_CACHE_SECONDS = env.int("TOLLGATE_LIMITS_CACHE_SECONDS", default=10)
+TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS", default=10)
+TOLLGATE_STALE_RESERVATION_MINUTES = 30  # released by usage.tasks.release_stale_reservations
+TOLLGATE_IDEMPOTENCY_TTL_HOURS = 24
+TOLLGATE_IDEMPOTENCY_WAIT_SECONDS = env.float("TOLLGATE_IDEMPOTENCY_WAIT_SECONDS", default=90.0)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE |= {
+    "usage-purge-moderation-logs": {
+        "task": "usage.tasks.purge_moderation_logs",
+        "schedule": 3600.0,
+    },
+    "usage-release-stale-reservations": {
+        "task": "usage.tasks.release_stale_reservations",
+        "schedule": 300.0,
+    },
+    "usage-purge-idempotency-records": {
+        "task": "usage.tasks.purge_idempotency_records",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Tollgate: billing ------------------------------------------------------------
 # (billing settings go here)
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
+TOLLGATE_SUMMARIZE_MAX_CHARS = env.int("TOLLGATE_SUMMARIZE_MAX_CHARS", default=100_000)
+TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES = env.int(
+    "TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024
+)
