@@ -25,6 +25,12 @@ pytest_plugins = sorted(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: sync Playwright leaves an event loop running in
+    the main thread, which would break later tests that call asyncio.run()."""
+    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     client = Redis.from_url(settings.REDIS_URL)

@@ -184,6 +184,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CapPeriodEnum": "usage.models.CapPeriod"},
 }
 
 # --- Logging: one JSON object per line ----------------------------------------
