@@ -236,3 +236,8 @@ TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
+# Uploads (ai_features/documents.py): .txt, .md, .pdf, .docx, checked by content.
+TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_000)  # 10 MB
+TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
+# Longest input text (typed or extracted), in characters (~50k tokens).
+TOLLGATE_MAX_INPUT_CHARS = env.int("TOLLGATE_MAX_INPUT_CHARS", default=200_000)
