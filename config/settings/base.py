@@ -224,6 +224,8 @@ OPENAI_MAX_CONNECTIONS = env.int("OPENAI_MAX_CONNECTIONS", default=2000)  # per 
 OPENAI_MAX_TOKENS_PARAM = env("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
 OPENAI_DEFAULT_MODEL = env("OPENAI_DEFAULT_MODEL", default="gpt-4o-mini")
 OPENAI_MODERATION_MODEL = env("OPENAI_MODERATION_MODEL", default="omni-moderation-latest")
+# The openai SDK speaks through httpx2, which logs every request at INFO.
+LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 # Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
 TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
 TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)
