@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.webhook_url) != bool(args.webhook_secret):
         parser.error("--webhook-url and --webhook-secret go together")
     fake = FakeStripe(
-        args.host, args.port, api_key=args.api_key, webhook_attempts=5, quiet=not args.verbose
+        args.host, args.port, api_key=args.api_key, webhook_attempts=8, quiet=not args.verbose
     )
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)

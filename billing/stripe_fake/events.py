@@ -120,32 +120,39 @@ class Deliverer:
 
     def _run(self) -> None:
         while True:
-            event, endpoint = self._queue.get()
+            event, target, *attempt = self._queue.get()
             if event is None:
-                endpoint.set()
+                target.set()
                 continue
-            self._deliver(event, endpoint)
+            if target not in self.endpoints:  # removed by a reset meanwhile
+                continue
+            self._deliver(event, target, attempt[0] if attempt else 1)
 
-    def _deliver(self, event: dict, endpoint: Endpoint) -> None:
-        payload = json.dumps(event, indent=2)
-        for attempt in range(1, self.attempts + 1):
-            status, error = self._post(endpoint, payload)
-            with self._lock:
-                self.deliveries.append(
-                    {
-                        "event": event["id"],
-                        "type": event["type"],
-                        "url": endpoint.url,
-                        "attempt": attempt,
-                        "status": status,
-                        "error": error,
-                    }
-                )
-            if status is not None and 200 <= status < 300:
-                event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
-                return
-            if attempt < self.attempts:
-                time.sleep(self.backoff * attempt)
+    def _deliver(self, event: dict, endpoint: Endpoint, attempt: int) -> None:
+        """One attempt; a failure is retried later (out of order, as Stripe does) so a
+        receiver that is down does not hold up the events behind it."""
+        status, error = self._post(endpoint, json.dumps(event, indent=2))
+        with self._lock:
+            self.deliveries.append(
+                {
+                    "event": event["id"],
+                    "type": event["type"],
+                    "url": endpoint.url,
+                    "attempt": attempt,
+                    "status": status,
+                    "error": error,
+                }
+            )
+        if status is not None and 200 <= status < 300:
+            event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+        elif attempt < self.attempts:
+            retry = threading.Timer(
+                self.backoff * 2 ** (attempt - 1),
+                self._queue.put,
+                args=((event, endpoint, attempt + 1),),
+            )
+            retry.daemon = True
+            retry.start()
 
     def _post(self, endpoint: Endpoint, payload: str) -> tuple[int | None, str | None]:
         request = urllib.request.Request(  # noqa: S310 - URLs come from the test/dev config
