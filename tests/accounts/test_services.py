@@ -199,9 +199,7 @@ def test_resend_replaces_the_token_and_restarts_the_clock(workspace, owner_m):
 
 
 def test_revoke_closes_the_invitation(workspace, owner_m):
-    invitation, _ = services.invitation_create(
-        actor=owner_m, email="a@example.com", role="member"
-    )
+    invitation, _ = services.invitation_create(actor=owner_m, email="a@example.com", role="member")
     services.invitation_revoke(actor=owner_m, invitation=invitation)
     user = UserFactory(email="a@example.com")
     with pytest.raises(InvalidRequest, match="revoked"):
