@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import ratelimits, selectors, services
 from accounts.adapters import SESSION_INVITATION_KEY
 from accounts.forms import InvitationForm, RoleForm, TransferOwnershipForm, WorkspaceNameForm
 from accounts.models import Invitation, Membership
@@ -44,6 +45,20 @@ def _link_base(request: HttpRequest) -> str:
 
 def _flash_error(request: HttpRequest, error: ApiError) -> None:
     messages.error(request, error.message)
+
+
+def _may_send_invitation(request: HttpRequest) -> bool:
+    allowed = ratelimits.allow(
+        f"invitations:{request.workspace.pk}",
+        limit=settings.TOLLGATE_INVITATIONS_PER_HOUR,
+        period_seconds=3600,
+    )
+    if not allowed:
+        messages.error(
+            request,
+            "This workspace sent a lot of invitations in the last hour. Try again a bit later.",
+        )
+    return allowed
 
 
 # --- home & dashboard ------------------------------------------------------------
@@ -281,6 +296,8 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
             for error in errors:
                 messages.error(request, error)
         return redirect("accounts:members")
+    if not _may_send_invitation(request):
+        return redirect("accounts:members")
     try:
         invitation, _ = services.invitation_create(
             actor=request.membership,
@@ -299,6 +316,8 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = _workspace_invitation(request, pk)
+    if not _may_send_invitation(request):
+        return redirect("accounts:members")
     try:
         services.invitation_resend(
             actor=request.membership, invitation=invitation, link_base=_link_base(request)

@@ -207,6 +207,7 @@ LOGGING = {
 
 # --- Tollgate: accounts -------------------------------------------------------
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
+TOLLGATE_INVITATIONS_PER_HOUR = env.int("TOLLGATE_INVITATIONS_PER_HOUR", default=30)
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
 ACCOUNT_SIGNUP_REDIRECT_URL = "accounts:dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"

@@ -198,3 +198,14 @@ def test_unknown_invitation_token_is_a_friendly_404(client):
     response = client.get("/invitations/nonsense-token/")
     assert response.status_code == 404
     assert b"doesn't work" in response.content
+
+
+def test_invitation_sending_is_rate_limited_per_workspace(owner_client, settings):
+    settings.TOLLGATE_INVITATIONS_PER_HOUR = 2
+    for n in range(2):
+        owner_client.post("/workspace/invitations/", {"email": f"p{n}@example.com"})
+    response = owner_client.post(
+        "/workspace/invitations/", {"email": "p9@example.com"}, follow=True
+    )
+    assert "a lot of invitations" in _messages(response)
+    assert Invitation.objects.count() == 2
