@@ -209,3 +209,15 @@ def test_invitation_sending_is_rate_limited_per_workspace(owner_client, settings
     )
     assert "a lot of invitations" in _messages(response)
     assert Invitation.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the email goes out on commit
+def test_a_mail_server_failure_is_explained_and_the_invitation_kept(owner_client, settings):
+    # A real SMTP backend pointed at a closed local port: the send fails for real.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    response = owner_client.post(
+        "/workspace/invitations/", {"email": "late@example.com"}, follow=True
+    )
+    assert "could not be sent" in _messages(response)
+    assert Invitation.objects.get().email == "late@example.com"
