@@ -172,3 +172,19 @@ def test_totp_enrolment_and_login_with_a_code_or_a_recovery_code(client, owner, 
     client.post("/accounts/login/", {"login": owner.email, "password": password})
     client.post("/accounts/2fa/authenticate/", {"code": recovery[0]})
     assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_signing_up_again_with_a_taken_address_makes_no_second_account(client, owner):
+    response = _signup(client, owner.email)
+    assert b"Check your email" in response.content  # no account enumeration
+    assert User.objects.filter(email__iexact=owner.email).count() == 1
+    (message,) = mail.outbox
+    assert "already uses this address" in message.body
+    assert "Reset your password" in message.alternatives[0][0]
+
+
+def test_password_reset_for_an_unknown_address_says_so_by_email(client):
+    client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
+    (message,) = mail.outbox
+    assert "there is no account" in message.body
+    assert "/accounts/signup/" in message.alternatives[0][0]
