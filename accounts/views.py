@@ -16,7 +16,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import ratelimits, selectors, services
 from accounts.adapters import SESSION_INVITATION_KEY
-from accounts.forms import InvitationForm, RoleForm, TransferOwnershipForm, WorkspaceNameForm
+from accounts.forms import (
+    InvitationForm,
+    ProfileForm,
+    RoleForm,
+    TransferOwnershipForm,
+    WorkspaceNameForm,
+)
 from accounts.models import Invitation, Membership
 from accounts.roles import ROLE_PERMISSIONS, Perm, Role
 from accounts.selectors import SESSION_WORKSPACE_KEY, memberships_for_user
@@ -77,6 +83,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "member_count": selectors.workspace_members(workspace=request.workspace).count(),
     }
     return render(request, "accounts/dashboard.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
+    if request.method == "POST" and form.is_valid():
+        services.user_update_profile(user=request.user, name=form.cleaned_data["name"])
+        messages.success(request, "Profile saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form})
 
 
 # --- workspaces ------------------------------------------------------------------

@@ -115,6 +115,8 @@ def test_password_change(client, owner, password):
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("changed-Pass-77")
+    (notice,) = mail.outbox  # a security notice, text + HTML
+    assert "Your password was changed" in notice.alternatives[0][0]
 
 
 def test_email_change_replaces_the_login_after_verification(client, owner):

@@ -221,3 +221,11 @@ def test_a_mail_server_failure_is_explained_and_the_invitation_kept(owner_client
     )
     assert "could not be sent" in _messages(response)
     assert Invitation.objects.get().email == "late@example.com"
+
+
+def test_profile_name(owner_client, owner):
+    assert owner_client.get("/profile/").status_code == 200
+    response = owner_client.post("/profile/", {"name": "  Ada   Lovelace "}, follow=True)
+    assert "Profile saved." in _messages(response)
+    owner.refresh_from_db()
+    assert owner.name == "Ada Lovelace" and owner.display_name == "Ada Lovelace"
