@@ -84,3 +84,8 @@ def test_signup_verify_invite_and_teammate_joins(live_url, page, browser):
     mate.goto(f"{live_url}/workspace/members/")
     expect(mate.get_by_test_id("members-table")).to_contain_text("founder@example.com")
     mate.context.close()
+
+
+def test_login_page_fixture_signs_in(login_page, owner, workspace):
+    page = login_page(owner)
+    expect(page.get_by_test_id("workspace-name")).to_have_text(workspace.name)

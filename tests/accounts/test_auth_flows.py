@@ -5,15 +5,14 @@ email change, login rate limiting, TOTP two-factor and recovery codes."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core import mail
 from django.test import Client
 
 from accounts import services
 from accounts.models import Membership, User
+from tests.fixtures.accounts import totp_code as _code
 
 pytestmark = pytest.mark.django_db
 
@@ -134,10 +133,6 @@ def test_login_is_rate_limited_after_repeated_failures(client, owner):
         client.post("/accounts/login/", {"login": owner.email, "password": "wrong"})
     response = client.post("/accounts/login/", {"login": owner.email, "password": "wrong"})
     assert b"Too many failed login attempts" in response.content
-
-
-def _code(secret: str, offset: int = 0) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30 + offset))
 
 
 def test_totp_enrolment_and_login_with_a_code_or_a_recovery_code(client, owner, password, settings):
