@@ -153,7 +153,10 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
         "form": form,
         "can_rename": membership.can(Perm.MANAGE_WORKSPACE),
         "can_transfer": membership.can(Perm.TRANSFER_OWNERSHIP),
-        "activity": selectors.workspace_activity(workspace=request.workspace),
+        # Who invited or removed whom is for the people who manage members.
+        "activity": selectors.workspace_activity(workspace=request.workspace)
+        if membership.can(Perm.MANAGE_MEMBERS)
+        else None,
         "is_last_owner": membership.role == Role.OWNER
         and selectors.workspace_owner_count(workspace=request.workspace) <= 1,
     }

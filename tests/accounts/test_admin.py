@@ -77,3 +77,27 @@ def test_suspend_workspaces(operator_client):
     )
     ws = Workspace.objects.get(pk=ws.pk)
     assert ws.is_suspended and ws.suspended_reason == "Abuse report #42."
+
+
+def test_ticking_suspended_in_the_change_form_goes_through_the_service(operator_client):
+    ws = MembershipFactory().workspace
+    response = operator_client.post(
+        f"/admin/accounts/workspace/{ws.pk}/change/",
+        {
+            "name": ws.name,
+            "is_suspended": "on",
+            "suspended_reason": "Manual review.",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-id": ws.memberships.get().pk,
+            "memberships-0-workspace": ws.pk,
+            "memberships-0-user": ws.memberships.get().user_id,
+            "memberships-0-role": "owner",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    ws.refresh_from_db()
+    assert ws.is_suspended and ws.suspended_at and ws.suspended_reason == "Manual review."
+    assert AuditEvent.objects.filter(action="workspace.suspended", workspace=ws).exists()

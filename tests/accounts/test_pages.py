@@ -75,6 +75,7 @@ def test_a_member_cannot_rename_or_manage(client, workspace, owner, make_member)
     client.force_login(member.user)
     page = client.get("/workspace/settings/").content.decode()
     assert "Only owners and admins can rename" in page
+    assert "Recent activity" not in page
     response = client.post("/workspace/settings/", {"name": "Hacked"}, follow=True)
     assert "Only owners and admins" in _messages(response)
     members_page = client.get("/workspace/members/").content.decode()
