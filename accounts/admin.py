@@ -41,6 +41,21 @@ def _suspend_action(request, queryset, *, suspend, label: str):
     )
 
 
+def _save_with_suspension(obj, form, *, save, suspend, unsuspend) -> None:
+    """Ticking "suspended" in a change form goes through the same service as the
+    action (timestamp + audit row), not a bare field write."""
+    changed = "is_suspended" in form.changed_data
+    wanted, reason = obj.is_suspended, obj.suspended_reason
+    if changed:
+        obj.is_suspended = not wanted  # let the service make the change
+    save()
+    if changed:
+        if wanted:
+            suspend(reason)
+        else:
+            unsuspend()
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -68,6 +83,17 @@ class UserAdmin(BaseUserAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_workspaces=Count("memberships"))
+
+    def save_model(self, request, obj, form, change):
+        _save_with_suspension(
+            obj,
+            form,
+            save=lambda: super(UserAdmin, self).save_model(request, obj, form, change),
+            suspend=lambda reason: services.user_suspend(
+                user=obj, reason=reason, operator=request.user
+            ),
+            unsuspend=lambda: services.user_unsuspend(user=obj, operator=request.user),
+        )
 
     @admin.display(description="Workspaces", ordering="_workspaces")
     def workspace_count(self, obj) -> int:
@@ -108,6 +134,17 @@ class WorkspaceAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(_members=Count("memberships", distinct=True))
             .prefetch_related("memberships__user")
+        )
+
+    def save_model(self, request, obj, form, change):
+        _save_with_suspension(
+            obj,
+            form,
+            save=lambda: super(WorkspaceAdmin, self).save_model(request, obj, form, change),
+            suspend=lambda reason: services.workspace_suspend(
+                workspace=obj, reason=reason, operator=request.user
+            ),
+            unsuspend=lambda: services.workspace_unsuspend(workspace=obj, operator=request.user),
         )
 
     @admin.display(description="Members", ordering="_members")

@@ -3,6 +3,7 @@ through the same templates folder). Every mail goes out as text + HTML."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -10,8 +11,17 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from config.errors import ApiError
+
 if TYPE_CHECKING:
     from accounts.models import Invitation
+
+logger = logging.getLogger(__name__)
+
+
+class EmailNotSent(ApiError):
+    status, code = 503, "email_not_sent"
+    default_message = "We couldn't send the email just now. Try again in a moment."
 
 
 def send_templated(*, prefix: str, to: str, context: dict) -> None:
@@ -35,6 +45,19 @@ def invitation_url(token: str, link_base: str | None = None) -> str:
 
 
 def send_invitation(*, invitation: Invitation, token: str, link_base: str | None = None) -> None:
+    """Runs after the invitation is committed: a mail server failure leaves a
+    pending invitation that can be resent, and says so."""
+    try:
+        _send_invitation(invitation=invitation, token=token, link_base=link_base)
+    except Exception as exc:
+        logger.exception("invitation email to workspace %s failed", invitation.workspace_id)
+        raise EmailNotSent(
+            f"The invitation for {invitation.email} is saved, but the email could not be "
+            "sent just now. Use “Resend” in a moment."
+        ) from exc
+
+
+def _send_invitation(*, invitation: Invitation, token: str, link_base: str | None) -> None:
     inviter = invitation.invited_by
     send_templated(
         prefix="accounts/email/invitation",

@@ -24,6 +24,12 @@ class LoginForm(AllauthLoginForm):
         return cleaned
 
 
+class ProfileForm(forms.Form):
+    name = forms.CharField(
+        max_length=150, required=False, help_text="Shown to your teammates and in invitations."
+    )
+
+
 class WorkspaceNameForm(forms.Form):
     name = forms.CharField(max_length=100, label="Workspace name")
 

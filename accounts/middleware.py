@@ -12,6 +12,9 @@ from accounts.selectors import SESSION_WORKSPACE_KEY, membership_for
 from config.errors import WorkspaceSuspended, error_response, is_api_request
 
 SUSPENSION_EXEMPT_PREFIXES = ("/accounts/logout/", "/static/", "/healthz", "/readyz", "/admin/")
+# When only the current workspace is suspended, its members may still switch to
+# another workspace they belong to: nothing of the suspended one is reachable.
+WORKSPACE_SWITCH_PATHS = ("/workspaces/", "/workspaces/switch/")
 
 
 def suspension_reason(request: HttpRequest) -> str | None:
@@ -27,7 +30,13 @@ def suspension_reason(request: HttpRequest) -> str | None:
 def suspended_response(request: HttpRequest, reason: str):
     if is_api_request(request):
         return error_response(WorkspaceSuspended(reason))
-    return render(request, "accounts/suspended.html", {"reason": reason}, status=403)
+    may_switch = (
+        not request.user.is_suspended
+        and request.user.memberships.filter(workspace__is_suspended=False).exists()
+    )
+    return render(
+        request, "accounts/suspended.html", {"reason": reason, "may_switch": may_switch}, status=403
+    )
 
 
 class CurrentWorkspaceMiddleware(MiddlewareMixin):
@@ -43,6 +52,8 @@ class CurrentWorkspaceMiddleware(MiddlewareMixin):
             request.membership = membership
             request.workspace = membership.workspace
         if request.path.startswith(SUSPENSION_EXEMPT_PREFIXES):
+            return None
+        if not request.user.is_suspended and request.path in WORKSPACE_SWITCH_PATHS:
             return None
         reason = suspension_reason(request)
         if reason:

@@ -78,6 +78,16 @@ def _clean_role(role: str) -> str:
     return role
 
 
+# --- people ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, name: str) -> User:
+    user.name = " ".join((name or "").split())[:150]
+    user.save(update_fields=["name"])
+    return user
+
+
 # --- workspaces ------------------------------------------------------------------
 
 

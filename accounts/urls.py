@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("profile/", views.profile, name="profile"),
     path("workspaces/", views.workspace_switch, name="workspace_switch"),
     path("workspaces/switch/", views.workspace_switch),  # older links
     path("workspaces/new/", views.workspace_create, name="workspace_create"),

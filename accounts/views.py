@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,9 +14,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import ratelimits, selectors, services
 from accounts.adapters import SESSION_INVITATION_KEY
-from accounts.forms import InvitationForm, RoleForm, TransferOwnershipForm, WorkspaceNameForm
+from accounts.forms import (
+    InvitationForm,
+    ProfileForm,
+    RoleForm,
+    TransferOwnershipForm,
+    WorkspaceNameForm,
+)
 from accounts.models import Invitation, Membership
 from accounts.roles import ROLE_PERMISSIONS, Perm, Role
 from accounts.selectors import SESSION_WORKSPACE_KEY, memberships_for_user
@@ -46,6 +53,20 @@ def _flash_error(request: HttpRequest, error: ApiError) -> None:
     messages.error(request, error.message)
 
 
+def _may_send_invitation(request: HttpRequest) -> bool:
+    allowed = ratelimits.allow(
+        f"invitations:{request.workspace.pk}",
+        limit=settings.TOLLGATE_INVITATIONS_PER_HOUR,
+        period_seconds=3600,
+    )
+    if not allowed:
+        messages.error(
+            request,
+            "This workspace sent a lot of invitations in the last hour. Try again a bit later.",
+        )
+    return allowed
+
+
 # --- home & dashboard ------------------------------------------------------------
 
 
@@ -62,6 +83,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "member_count": selectors.workspace_members(workspace=request.workspace).count(),
     }
     return render(request, "accounts/dashboard.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
+    if request.method == "POST" and form.is_valid():
+        services.user_update_profile(user=request.user, name=form.cleaned_data["name"])
+        messages.success(request, "Profile saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form})
 
 
 # --- workspaces ------------------------------------------------------------------
@@ -121,7 +153,10 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
         "form": form,
         "can_rename": membership.can(Perm.MANAGE_WORKSPACE),
         "can_transfer": membership.can(Perm.TRANSFER_OWNERSHIP),
-        "activity": selectors.workspace_activity(workspace=request.workspace),
+        # Who invited or removed whom is for the people who manage members.
+        "activity": selectors.workspace_activity(workspace=request.workspace)
+        if membership.can(Perm.MANAGE_MEMBERS)
+        else None,
         "is_last_owner": membership.role == Role.OWNER
         and selectors.workspace_owner_count(workspace=request.workspace) <= 1,
     }
@@ -281,6 +316,8 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
             for error in errors:
                 messages.error(request, error)
         return redirect("accounts:members")
+    if not _may_send_invitation(request):
+        return redirect("accounts:members")
     try:
         invitation, _ = services.invitation_create(
             actor=request.membership,
@@ -299,6 +336,8 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = _workspace_invitation(request, pk)
+    if not _may_send_invitation(request):
+        return redirect("accounts:members")
     try:
         services.invitation_resend(
             actor=request.membership, invitation=invitation, link_base=_link_base(request)

@@ -214,6 +214,7 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 
 # --- Tollgate: accounts -------------------------------------------------------
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
+TOLLGATE_INVITATIONS_PER_HOUR = env.int("TOLLGATE_INVITATIONS_PER_HOUR", default=30)
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
 ACCOUNT_SIGNUP_REDIRECT_URL = "accounts:dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"

@@ -1,6 +1,5 @@
 import pytest
 
-from accounts.models import Membership
 from tests.factories import PASSWORD
 
 
@@ -11,14 +10,5 @@ def owner_client(client, workspace, owner):
 
 
 @pytest.fixture
-def owner_membership(workspace, owner):
-    return Membership.objects.get(workspace=workspace, user=owner)
-
-
-@pytest.fixture
 def password():
     return PASSWORD
-
-
-def flashes(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []

@@ -5,15 +5,14 @@ email change, login rate limiting, TOTP two-factor and recovery codes."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core import mail
 from django.test import Client
 
 from accounts import services
 from accounts.models import Membership, User
+from tests.fixtures.accounts import totp_code as _code
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +114,8 @@ def test_password_change(client, owner, password):
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("changed-Pass-77")
+    (notice,) = mail.outbox  # a security notice, text + HTML
+    assert "Your password was changed" in notice.alternatives[0][0]
 
 
 def test_email_change_replaces_the_login_after_verification(client, owner):
@@ -132,10 +133,6 @@ def test_login_is_rate_limited_after_repeated_failures(client, owner):
         client.post("/accounts/login/", {"login": owner.email, "password": "wrong"})
     response = client.post("/accounts/login/", {"login": owner.email, "password": "wrong"})
     assert b"Too many failed login attempts" in response.content
-
-
-def _code(secret: str, offset: int = 0) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30 + offset))
 
 
 def test_totp_enrolment_and_login_with_a_code_or_a_recovery_code(client, owner, password, settings):
@@ -172,3 +169,19 @@ def test_totp_enrolment_and_login_with_a_code_or_a_recovery_code(client, owner, 
     client.post("/accounts/login/", {"login": owner.email, "password": password})
     client.post("/accounts/2fa/authenticate/", {"code": recovery[0]})
     assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_signing_up_again_with_a_taken_address_makes_no_second_account(client, owner):
+    response = _signup(client, owner.email)
+    assert b"Check your email" in response.content  # no account enumeration
+    assert User.objects.filter(email__iexact=owner.email).count() == 1
+    (message,) = mail.outbox
+    assert "already uses this address" in message.body
+    assert "Reset your password" in message.alternatives[0][0]
+
+
+def test_password_reset_for_an_unknown_address_says_so_by_email(client):
+    client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
+    (message,) = mail.outbox
+    assert "there is no account" in message.body
+    assert "/accounts/signup/" in message.alternatives[0][0]

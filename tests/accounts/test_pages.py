@@ -75,6 +75,7 @@ def test_a_member_cannot_rename_or_manage(client, workspace, owner, make_member)
     client.force_login(member.user)
     page = client.get("/workspace/settings/").content.decode()
     assert "Only owners and admins can rename" in page
+    assert "Recent activity" not in page
     response = client.post("/workspace/settings/", {"name": "Hacked"}, follow=True)
     assert "Only owners and admins" in _messages(response)
     members_page = client.get("/workspace/members/").content.decode()
@@ -198,3 +199,34 @@ def test_unknown_invitation_token_is_a_friendly_404(client):
     response = client.get("/invitations/nonsense-token/")
     assert response.status_code == 404
     assert b"doesn't work" in response.content
+
+
+def test_invitation_sending_is_rate_limited_per_workspace(owner_client, settings):
+    settings.TOLLGATE_INVITATIONS_PER_HOUR = 2
+    for n in range(2):
+        owner_client.post("/workspace/invitations/", {"email": f"p{n}@example.com"})
+    response = owner_client.post(
+        "/workspace/invitations/", {"email": "p9@example.com"}, follow=True
+    )
+    assert "a lot of invitations" in _messages(response)
+    assert Invitation.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the email goes out on commit
+def test_a_mail_server_failure_is_explained_and_the_invitation_kept(owner_client, settings):
+    # A real SMTP backend pointed at a closed local port: the send fails for real.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    response = owner_client.post(
+        "/workspace/invitations/", {"email": "late@example.com"}, follow=True
+    )
+    assert "could not be sent" in _messages(response)
+    assert Invitation.objects.get().email == "late@example.com"
+
+
+def test_profile_name(owner_client, owner):
+    assert owner_client.get("/profile/").status_code == 200
+    response = owner_client.post("/profile/", {"name": "  Ada   Lovelace "}, follow=True)
+    assert "Profile saved." in _messages(response)
+    owner.refresh_from_db()
+    assert owner.name == "Ada Lovelace" and owner.display_name == "Ada Lovelace"

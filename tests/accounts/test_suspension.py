@@ -9,6 +9,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.models import Membership
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +75,19 @@ def test_the_api_permission_refuses_suspended_users_and_workspaces(workspace, ow
     owner.refresh_from_db()
     services.user_suspend(user=owner, reason="Fraud.", operator=None)
     assert call().data["error"]["code"] == "workspace_suspended"
+
+
+def test_members_of_a_suspended_workspace_may_switch_to_another(
+    client, workspace, owner, make_member
+):
+    other = make_member(role="member")
+    Membership.objects.create(workspace=workspace, user=other.user, role="member")
+    services.workspace_suspend(workspace=workspace, reason="Abuse.", operator=None)
+    client.force_login(other.user)
+    client.post("/workspaces/", {"workspace": workspace.pk})
+    page = client.get("/dashboard/")
+    assert page.status_code == 403 and b"Switch workspace" in page.content
+    assert client.get("/workspaces/new/").status_code == 403  # no new workspace to dodge it
+    response = client.post("/workspaces/", {"workspace": other.workspace_id}, follow=True)
+    assert response.status_code == 200
+    assert response.context["current_workspace"] == other.workspace

@@ -11,6 +11,7 @@ from django.db import transaction
 from accounts.models import User
 
 OPERATOR_EMAIL = "operator@tollgate.local"
+DEMO_WORKSPACE_NAME = "Demo workspace"
 APPS_IN_ORDER = ["usage", "billing", "ai_features"]
 
 
@@ -30,7 +31,9 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     def _operator(self) -> str:
-        if User.objects.filter(email=OPERATOR_EMAIL).exists():
+        existing = User.objects.filter(email=OPERATOR_EMAIL).first()
+        if existing is not None:
+            self._demo_workspace(existing)
             return (
                 f"Operator login {OPERATOR_EMAIL} exists (password was printed when it was made)."
             )
@@ -39,4 +42,12 @@ class Command(BaseCommand):
         from allauth.account.models import EmailAddress
 
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        self._demo_workspace(user)
         return f"\n  Operator login (shown once): {OPERATOR_EMAIL} / {password}\n  Admin: /admin/\n"
+
+    def _demo_workspace(self, user: User) -> None:
+        """The operator can try the product pages at once, in their own workspace."""
+        from accounts.services import workspace_create
+
+        if not user.memberships.exists():
+            workspace_create(name=DEMO_WORKSPACE_NAME, owner=user)
