@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.deprecation import MiddlewareMixin
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -165,6 +166,10 @@ def to_api_error(exc: Exception) -> ApiError | None:
         return Forbidden()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, MultiPartParserError):
+        return InvalidRequest(f"The multipart body could not be read: {exc}")
+    if isinstance(exc, BadRequest | SuspiciousOperation):
+        return InvalidRequest("The request could not be understood.")
     return None
 
 
