@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import logging
+import math
 import re
 import weakref
 from collections.abc import AsyncIterator
@@ -48,6 +50,8 @@ from config.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+POOL_SHARD_CONNECTIONS = 128  # connections per SDK client (see Upstream.__init__)
 
 
 # --- Results ----------------------------------------------------------------------
@@ -223,14 +227,25 @@ class Upstream:
         if not config.api_key:
             raise UpstreamUnavailable("No model provider is configured (OPENAI_API_KEY is empty).")
         self.config = config
+        # Several small connection pools instead of one big one: httpcore scans
+        # every connection of its pool each time a response closes, which made
+        # 1,000 requests in flight cost ~7 ms of CPU each on one 2,000-connection
+        # pool (bench/meter_overhead.py; ~2 ms with shards of <= 128).
+        shards = max(1, math.ceil(config.max_connections / POOL_SHARD_CONNECTIONS))
+        per_shard = math.ceil(config.max_connections / shards)
+        self._clients = [self._sdk_client(config, per_shard) for _ in range(shards)]
+        self._next = itertools.cycle(self._clients)
+
+    @staticmethod
+    def _sdk_client(config: _Config, max_connections: int) -> openai.AsyncOpenAI:
         http_client = openai.DefaultAsyncHttpxClient(
             timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
             limits=httpx2.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=min(config.max_connections, 512),
+                max_connections=max_connections,
+                max_keepalive_connections=min(max_connections, 64),
             ),
         )
-        self.client = openai.AsyncOpenAI(
+        return openai.AsyncOpenAI(
             api_key=config.api_key,
             base_url=config.base_url,
             organization=config.organization,
@@ -239,6 +254,11 @@ class Upstream:
             max_retries=config.max_retries,
             http_client=http_client,
         )
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client for the next call (round robin over the pool shards)."""
+        return next(self._next)
 
     def __repr__(self) -> str:
         return f"<Upstream {self.config.base_url or 'api.openai.com'}>"
@@ -379,7 +399,8 @@ class Upstream:
         )
 
     async def aclose(self) -> None:
-        await self.client.close()
+        for client in self._clients:
+            await client.close()
 
 
 # One client per event loop and configuration: an httpx connection pool belongs to
