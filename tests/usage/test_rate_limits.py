@@ -89,7 +89,7 @@ def two_servers(fake_upstream, rate_card, transactional_db):
                 "warning",
                 "--lifespan",
                 "off",
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             env=env,
         )

@@ -8,6 +8,11 @@ import pytest
 
 from tests.usage.helpers import TEXT, auth, summaries_url
 
+EVENT_FIELDS = (
+    "request_id", "created_at", "feature", "model", "member", "key", "input_tokens",
+    "cached_input_tokens", "output_tokens", "latency_ms", "status",
+)  # fmt: skip
+
 
 def _get(base, secret, path, **params):
     return httpx.get(f"{base}{path}", params=params, headers=auth(secret))
@@ -53,8 +58,7 @@ def test_events_trace_and_cursor_pagination(team):
     first = _get(team["base"], team["owner"], "/api/v1/usage/events", limit=1).json()
     assert len(first["results"]) == 1 and first["next"]
     event = first["results"][0]
-    assert {"request_id", "created_at", "feature", "model", "member", "key", "input_tokens",
-            "cached_input_tokens", "output_tokens", "latency_ms", "status"} <= set(event)  # fmt: skip
+    assert set(EVENT_FIELDS) <= set(event)
     second = httpx.get(first["next"], headers=auth(team["owner"])).json()
     assert len(second["results"]) == 1
     assert second["results"][0]["request_id"] != event["request_id"]
