@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from ai_features.models import Summary
-from usage.models import Reservation, UsageCounter, UsageEvent
 from tests.usage.helpers import TEXT, auth, summaries_url
+from usage.models import Reservation, UsageCounter, UsageEvent
 
 
 def test_client_disconnect_during_a_call_still_records_it(
