@@ -20,7 +20,12 @@ def async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=200)
+        # A bounded pool that waits for a free connection (instead of failing)
+        # when a burst of requests in flight all want Redis at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=100, timeout=20
+        )
+        client = aioredis.Redis(connection_pool=pool)
         with _lock:
             _async_clients[loop] = client
     return client

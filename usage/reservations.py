@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,8 +35,10 @@ from usage.models import (
 )
 from usage.money import Prices
 from usage.ratecard import price_for
+from usage.redis_client import sync_redis
 
 COUNTERS = UsageCounter._meta.db_table
+MEMBER_CAP_CACHE = "tg:membercap:"
 ROLLUPS = "usage_usagerollup"
 
 
@@ -58,6 +61,18 @@ class Hold:
     limits: WorkspaceLimits
 
 
+def member_cap(membership_id: int) -> tuple[int | None, str]:
+    """(token cap, cap period) of a member, cached in Redis (dropped on change)."""
+    name = f"{MEMBER_CAP_CACHE}{membership_id}"
+    raw = sync_redis().get(name)
+    if raw is None:
+        cap = MemberCap.objects.filter(membership_id=membership_id).first()
+        raw = f"{cap.token_cap}:{cap.cap_period}" if cap else f":{CapPeriod.MONTH}"
+        sync_redis().set(name, raw, ex=300)
+    value, _, period = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
+    return (int(value) if value else None), period
+
+
 def _period(cap_period: str, limits: WorkspaceLimits) -> datetime:
     return LIFETIME_START if cap_period == CapPeriod.LIFETIME else limits.period_start
 
@@ -71,14 +86,9 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
             limits.hard_token_limit,
         )
     ]
-    cap = MemberCap.objects.filter(membership_id=caller.membership.pk).first()
+    cap, cap_period = member_cap(caller.membership.pk)
     scopes.append(
-        Scope(
-            CounterScope.MEMBER,
-            caller.membership.pk,
-            _period(cap.cap_period if cap else CapPeriod.MONTH, limits),
-            cap.token_cap if cap else None,
-        )
+        Scope(CounterScope.MEMBER, caller.membership.pk, _period(cap_period, limits), cap)
     )
     key = caller.api_key
     if key is not None:
@@ -88,28 +98,84 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
     return scopes
 
 
-def _lock_counters(workspace_id: int, scopes: list[Scope]) -> dict[tuple, tuple[int, int, int]]:
-    """Lock (creating when missing) the counter rows; {(kind, id): (pk, used, reserved)}."""
-    where = " OR ".join(["(scope = %s AND scope_id = %s AND period_start = %s)"] * len(scopes))
-    params = [v for s in scopes for v in (s.kind, s.scope_id, s.period_start)]
-    select = (
-        f"SELECT id, scope, scope_id, used, reserved FROM {COUNTERS} "  # noqa: S608
-        f"WHERE {where} ORDER BY id FOR UPDATE"
-    )
+# One statement, so the counter rows stay locked for one round trip only:
+# lock the rows in id order, check every limit, and - only if all fit - add
+# the tokens to `reserved` and write the reservation row.
+_RESERVE_SQL = f"""
+WITH wanted(scope, scope_id, period_start, lim) AS (VALUES {{values}}),
+locked AS (
+    SELECT c.id, c.scope, c.scope_id, c.used, c.reserved, w.lim
+    FROM {COUNTERS} c JOIN wanted w
+      ON c.scope = w.scope AND c.scope_id = w.scope_id AND c.period_start = w.period_start
+    ORDER BY c.id FOR UPDATE OF c
+),
+verdict AS (
+    SELECT count(*) AS found,
+           coalesce(bool_and(lim IS NULL OR used + reserved + %(n)s <= lim), true) AS fits
+    FROM locked
+),
+held AS (
+    UPDATE {COUNTERS} c SET reserved = c.reserved + %(n)s
+    FROM locked l, verdict v
+    WHERE c.id = l.id AND v.fits AND v.found = %(expected)s
+    RETURNING c.id
+),
+reservation AS (
+    INSERT INTO usage_reservation (request_id, workspace_id, tokens, counter_ids, created_at)
+    SELECT %(request_id)s, %(workspace_id)s, %(n)s,
+           (SELECT to_jsonb(array_agg(id ORDER BY id)) FROM locked), now()
+    FROM verdict v WHERE v.fits AND v.found = %(expected)s
+    RETURNING id
+)
+SELECT l.id, l.scope, l.scope_id, l.used, l.reserved, v.fits, v.found
+FROM locked l CROSS JOIN verdict v ORDER BY l.id
+"""  # noqa: S608 - only placeholders are interpolated
+
+
+def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
+    values, params = [], {}
+    for i, scope in enumerate(scopes):
+        values.append(f"(%(k{i})s, %(i{i})s::bigint, %(p{i})s::timestamptz, %(l{i})s::bigint)")
+        params |= {
+            f"k{i}": scope.kind,
+            f"i{i}": scope.scope_id,
+            f"p{i}": scope.period_start,
+            f"l{i}": scope.limit,
+        }
+    return ", ".join(values), params
+
+
+def _create_missing_counters(workspace_id: int, scopes: list[Scope]) -> None:
+    values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
     with connection.cursor() as cursor:
-        cursor.execute(select, params)
+        cursor.execute(
+            f"INSERT INTO {COUNTERS} "  # noqa: S608
+            "(workspace_id, scope, scope_id, period_start, used, reserved) "
+            f"VALUES {values} ON CONFLICT DO NOTHING",
+            [v for s in scopes for v in (workspace_id, s.kind, s.scope_id, s.period_start)],
+        )
+
+
+def _try_reserve(
+    *, workspace_id: int, scopes: list[Scope], tokens: int, request_id: str
+) -> tuple[bool, int, list[tuple]]:
+    values, params = _wanted_sql(scopes)
+    params |= {
+        "n": tokens,
+        "expected": len(scopes),
+        "request_id": request_id,
+        "workspace_id": workspace_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SQL.format(values=values), params)
         rows = cursor.fetchall()
-        if len(rows) < len(scopes):
-            values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
-            cursor.execute(
-                f"INSERT INTO {COUNTERS} "  # noqa: S608
-                "(workspace_id, scope, scope_id, period_start, used, reserved) "
-                f"VALUES {values} ON CONFLICT DO NOTHING",
-                [v for s in scopes for v in (workspace_id, s.kind, s.scope_id, s.period_start)],
-            )
-            cursor.execute(select, params)
-            rows = cursor.fetchall()
-    return {(kind, scope_id): (pk, used, reserved) for pk, kind, scope_id, used, reserved in rows}
+    found = rows[0][6] if rows else 0
+    fits = bool(rows[0][5]) if rows else False
+    return fits and found == len(scopes), found, rows
+
+
+def _absolute(url: str) -> str:
+    return settings.SITE_URL.rstrip("/") + url if url.startswith("/") else url
 
 
 def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: WorkspaceLimits):
@@ -121,14 +187,20 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     }
     if scope.kind == CounterScope.WORKSPACE:
         if limits.overage_policy == "stop":
+            left = max(0, (scope.limit or 0) - used - reserved)
+            situation = (
+                "Your plan's included tokens for this period are used up."
+                if left == 0
+                else f"This request needs up to {tokens:,} tokens but only {left:,} are left "
+                "in your plan for this period."
+            )
             return QuotaExceeded(
-                "Your plan's included tokens for this period are used up. "
-                "Ask an owner or admin to upgrade to continue.",
+                f"{situation} An owner or admin can upgrade to continue.",
                 details={
                     **details,
                     "plan": limits.plan,
                     "period_end": limits.period_end.isoformat(),
-                    "upgrade_url": limits.upgrade_url,
+                    "upgrade_url": _absolute(limits.upgrade_url),
                     "next_plan": limits.next_plan,
                 },
             )
@@ -151,21 +223,25 @@ def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -
         )
     prices = price_for(model, timezone.now())
     scopes = scopes_for(caller=caller, limits=limits)
-    with transaction.atomic():
-        counters = _lock_counters(caller.workspace.pk, scopes)
+    workspace_id = caller.workspace.pk
+    held, found, rows = _try_reserve(
+        workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
+    )
+    if not held and found < len(scopes):  # first call in a period: make its counters
+        _create_missing_counters(workspace_id, scopes)
+        held, found, rows = _try_reserve(
+            workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
+        )
+    if not held:
+        by_scope = {
+            (kind, scope_id): (used, reserved) for _pk, kind, scope_id, used, reserved, *_ in rows
+        }
         for scope in scopes:
-            _pk, used, reserved = counters[(scope.kind, scope.scope_id)]
+            used, reserved = by_scope[(scope.kind, scope.scope_id)]
             if scope.limit is not None and used + reserved + tokens > scope.limit:
                 raise _refuse(scope, used, reserved, tokens, limits)
-        ids = sorted(pk for pk, _u, _r in counters.values())
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {COUNTERS} SET reserved = reserved + %s WHERE id = ANY(%s)",  # noqa: S608
-                [tokens, ids],
-            )
-        Reservation.objects.create(
-            request_id=request_id, workspace_id=caller.workspace.pk, tokens=tokens, counter_ids=ids
-        )
+        raise RuntimeError("reservation refused without a limit to blame")  # pragma: no cover
+    ids = [row[0] for row in rows]
     return Hold(request_id, tokens, tuple(ids), prices, limits)
 
 
@@ -179,32 +255,58 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
         )
 
 
-def _upsert_rollup(event: UsageEvent) -> None:
+# The shared hot rows in ONE statement, last in the recording transaction, so
+# their locks are held for one round trip and the commit: release the
+# reservation, move its tokens from `reserved` to the actual `used` (counter
+# rows locked in id order), and add the event to its rollup row.
+_SETTLE_SQL = f"""
+WITH released AS (
+    DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
+),
+locked AS (
+    SELECT id FROM {COUNTERS} WHERE id = ANY(%(counter_ids)s) ORDER BY id FOR UPDATE
+),
+moved AS (
+    UPDATE {COUNTERS} c
+    SET reserved = c.reserved - coalesce((SELECT sum(tokens) FROM released), 0),
+        used = c.used + %(used)s
+    FROM locked WHERE c.id = locked.id
+    RETURNING c.id
+)
+INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id,
+    requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost)
+SELECT %(workspace_id)s, %(day)s, %(feature)s, %(model)s, %(user_id)s, %(api_key_id)s,
+    1, %(input)s, %(cached)s, %(output)s, %(used)s, %(cost)s
+FROM (SELECT count(*) FROM moved) AS after_counters
+ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE SET
+    requests = {ROLLUPS}.requests + 1,
+    input_tokens = {ROLLUPS}.input_tokens + EXCLUDED.input_tokens,
+    cached_input_tokens = {ROLLUPS}.cached_input_tokens + EXCLUDED.cached_input_tokens,
+    output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens,
+    total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens,
+    cost = {ROLLUPS}.cost + EXCLUDED.cost
+"""  # noqa: S608 - table names only
+
+
+def _settle_shared_rows(hold: Hold, event: UsageEvent) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id, "  # noqa: S608
-            "requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost) "
-            "VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE SET "
-            f"requests = {ROLLUPS}.requests + 1, "
-            f"input_tokens = {ROLLUPS}.input_tokens + EXCLUDED.input_tokens, "
-            f"cached_input_tokens = {ROLLUPS}.cached_input_tokens + EXCLUDED.cached_input_tokens, "
-            f"output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens, "
-            f"total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens, "
-            f"cost = {ROLLUPS}.cost + EXCLUDED.cost",
-            [
-                event.workspace_id,
-                event.created_at.date(),
-                event.feature,
-                event.model,
-                event.user_id or 0,
-                event.api_key_id or 0,
-                event.input_tokens,
-                event.cached_input_tokens,
-                event.output_tokens,
-                event.total_tokens,
-                event.cost,
-            ],
+            _SETTLE_SQL,
+            {
+                "request_id": hold.request_id,
+                "counter_ids": list(hold.counter_ids),
+                "used": event.total_tokens,
+                "workspace_id": event.workspace_id,
+                "day": event.created_at.date(),
+                "feature": event.feature,
+                "model": event.model,
+                "user_id": event.user_id or 0,
+                "api_key_id": event.api_key_id or 0,
+                "input": event.input_tokens,
+                "cached": event.cached_input_tokens,
+                "output": event.output_tokens,
+                "cost": event.cost,
+            },
         )
 
 
@@ -223,15 +325,16 @@ def settle(
         event.save()
         if moderation is not None:
             moderation.save()
-        released = Reservation.objects.filter(request_id=hold.request_id).delete()[0]
-        # A reservation already released by the stale-reservation task holds nothing.
-        _move_counters(list(hold.counter_ids), hold.tokens if released else 0, event.total_tokens)
-        _upsert_rollup(event)
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
         if event.total_tokens:
             notify_usage_recorded(event)
-        return on_recorded(event) if on_recorded is not None else None
+        record = on_recorded(event) if on_recorded is not None else None
+        # Last: the rows every request of the workspace shares (see _SETTLE_SQL).
+        # A reservation already released by the stale-reservation task holds
+        # nothing: the statement then only adds the used tokens.
+        _settle_shared_rows(hold, event)
+    return record
 
 
 def release_stale(*, older_than: datetime) -> int:

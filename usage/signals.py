@@ -11,13 +11,13 @@ from django.dispatch import receiver
 from accounts.models import Membership, User, Workspace
 from usage import moderation, ratecard
 from usage.apikeys import forget_keys
-from usage.models import ApiKey, ModerationSettings, RateCard
+from usage.models import ApiKey, MemberCap, ModerationSettings, RateCard
+from usage.redis_client import sync_redis
 
 
 def _forget(**filters) -> None:
     hashes = list(ApiKey.objects.filter(**filters).values_list("key_hash", flat=True))
-    if hashes:
-        transaction.on_commit(lambda: forget_keys(hashes))
+    forget_keys(hashes)
 
 
 @receiver(post_save, sender=Membership)
@@ -27,8 +27,8 @@ def _membership_changed(sender, instance: Membership, **kwargs) -> None:
 
 
 @receiver(post_save, sender=User)
-def _user_changed(sender, instance: User, created: bool, **kwargs) -> None:
-    if not created:
+def _user_changed(sender, instance: User, created: bool, update_fields=None, **kwargs) -> None:
+    if not created and set(update_fields or ()) != {"last_login"}:
         _forget(created_by_id=instance.pk)
 
 
@@ -47,3 +47,13 @@ def _rate_card_changed(**kwargs) -> None:
 @receiver(post_save, sender=ModerationSettings)
 def _moderation_settings_changed(**kwargs) -> None:
     moderation.clear_cache()
+
+
+@receiver(post_save, sender=MemberCap)
+@receiver(post_delete, sender=MemberCap)
+def _member_cap_changed(sender, instance: MemberCap, **kwargs) -> None:
+    from usage.reservations import MEMBER_CAP_CACHE
+
+    name = f"{MEMBER_CAP_CACHE}{instance.membership_id}"
+    sync_redis().delete(name)
+    transaction.on_commit(lambda: sync_redis().delete(name))

@@ -55,12 +55,20 @@ def test_summarize_json_charges_once_and_stores_the_result(metered, make_member,
 
 
 def test_summarize_an_uploaded_document(metered, make_member, make_key):
-    pytest.importorskip("ai_features.documents")
     _key, secret = make_key(make_member())
     files = {"document": ("notes.md", TEXT.encode(), "text/markdown")}
     response = post(metered, secret, data={"length": "medium"}, files=files)
     assert response.status_code == 201, response.text
     assert Summary.objects.get().source == "notes.md"
+
+
+def test_an_unsupported_upload_is_415(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    files = {"document": ("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "image/png")}
+    response = post(metered, secret, data={"length": "short"}, files=files)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert not UsageEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -69,7 +77,7 @@ def test_summarize_an_uploaded_document(metered, make_member, make_key):
         ({"text": ""}, 400, "invalid_request", "text"),
         ({"text": TEXT, "length": "epic"}, 400, "invalid_request", "length"),
         ({"text": TEXT, "format": "haiku"}, 400, "invalid_request", "format"),
-        ({"text": "x" * 100_001}, 413, "payload_too_large", None),
+        ({"text": "x" * 200_001}, 413, "payload_too_large", None),
     ],
 )
 def test_bad_input_is_a_clear_error_and_costs_nothing(
@@ -91,6 +99,18 @@ def test_malformed_json_and_wrong_media_type(metered, make_member, make_key):
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_request")
     xml = post(metered, secret, content=b"<x/>", headers={"Content-Type": "application/xml"})
     assert (xml.status_code, xml.json()["error"]["code"]) == (415, "unsupported_media_type")
+
+
+def test_a_broken_multipart_body_is_400(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    response = post(
+        metered,
+        secret,
+        content=b'--xyz\r\nContent-Disposition: form-data; name="text"\r\n\r\nhello',
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
 
 
 def test_no_credentials_and_unknown_key(metered):
@@ -117,3 +137,12 @@ def test_summaries_of_another_workspace_are_404(metered, make_member, make_key):
         f"{metered}/api/v1/summaries/not-a-uuid", headers={"Authorization": f"Bearer {secret_a}"}
     )
     assert garbage.status_code == 404
+
+
+def test_the_openapi_schema_describes_the_feature_endpoints(client, db):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/summaries", "/api/v1/summaries/{id}", "/api/v1/keys", "/api/v1/quota"} <= set(
+        paths
+    )
