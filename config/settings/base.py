@@ -236,3 +236,9 @@ TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
+# The model every feature uses unless TOLLGATE_FEATURE_MODELS names one per slug
+# (e.g. TOLLGATE_FEATURE_MODELS="chat=gpt-4.1-mini,extract=gpt-4o-mini").
+TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MODEL)
+TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
+# Most tokens of conversation history sent with a chat message (older ones are left out).
+TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)

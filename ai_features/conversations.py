@@ -1,0 +1,313 @@
+"""Chat conversations: private to the person who started them (another member
+of the same workspace gets 404), saved history, streamed answers.
+
+A streamed answer is consumed from `usage.metering.stream`. If the client goes
+away (the Stop button closes the connection), Django cancels our generator; we
+close the meter's stream, which drains the upstream and records the usage, and
+save what was written so far as a stopped message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from ai_features.features import get_feature
+from ai_features.features.chat import Chat, ChatTurn
+from ai_features.models_features import Conversation, Message
+from ai_features.runs import check_allowed, new_request_id
+from config.errors import ApiError, InvalidRequest, NotFound
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "New chat"
+MAX_TITLE_CHARS = 200
+
+
+def chat_feature() -> Chat:
+    return get_feature("chat")  # type: ignore[return-value]
+
+
+# --- reads ---------------------------------------------------------------------
+
+
+def conversations_for(*, workspace, user) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.for_workspace(workspace)
+        .filter(owner=user)
+        .annotate(message_count=Count("messages"))
+    )
+
+
+def get_conversation(*, workspace, user, pk) -> Conversation:
+    try:
+        return Conversation.objects.for_workspace(workspace).get(owner=user, pk=int(pk))
+    except (Conversation.DoesNotExist, TypeError, ValueError):
+        raise NotFound("No such conversation.") from None
+
+
+def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.order_by("created_at", "pk")
+
+
+# --- writes --------------------------------------------------------------------
+
+
+def clean_title(raw) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidRequest("“title” must be a string.", details={"title": ["Must be a string."]})
+    title = " ".join(raw.split())
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidRequest(
+            f"Titles have at most {MAX_TITLE_CHARS} characters.",
+            details={"title": [f"At most {MAX_TITLE_CHARS} characters."]},
+        )
+    return title
+
+
+def conversation_create(*, workspace, owner, title: str = "") -> Conversation:
+    return Conversation.objects.create(
+        workspace=workspace, owner=owner, title=clean_title(title) or DEFAULT_TITLE
+    )
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = clean_title(title)
+    if not title:
+        raise InvalidRequest("A title can't be empty.", details={"title": ["Required."]})
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def _title_from(content: str) -> str:
+    words = " ".join(content.split())
+    return words if len(words) <= 60 else words[:57].rstrip() + "…"
+
+
+@transaction.atomic
+def _save_user_message(*, conversation: Conversation, content: str) -> Message:
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content=content, created_at=now
+    )
+    fields = ["updated_at"]
+    conversation.updated_at = now
+    if conversation.title == DEFAULT_TITLE:
+        conversation.title = _title_from(content)
+        fields.append("title")
+    conversation.save(update_fields=fields)
+    return message
+
+
+def _history(conversation: Conversation, new_content: str) -> list[dict[str, str]]:
+    rows = (
+        conversation.messages.exclude(content="")
+        .order_by("created_at", "pk")
+        .values_list("role", "content")
+    )
+    return [{"role": r, "content": c} for r, c in rows] + [{"role": "user", "content": new_content}]
+
+
+def _usage_from_ledger(request_id: str) -> dict[str, int]:
+    from usage.models import UsageEvent
+
+    event = UsageEvent.objects.filter(request_id=request_id).first()
+    if event is None:
+        return {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+    return {
+        "input_tokens": event.input_tokens,
+        "cached_input_tokens": event.cached_input_tokens,
+        "output_tokens": event.output_tokens,
+    }
+
+
+def _save_assistant_message(
+    *,
+    conversation: Conversation,
+    content: str,
+    status: str,
+    model: str,
+    request_id: str,
+    omitted: int,
+    usage: dict[str, int] | None,
+) -> Message:
+    usage = usage or _usage_from_ledger(request_id)
+    message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content=content,
+        status=status,
+        model=model,
+        request_id=request_id,
+        omitted_messages=omitted,
+        input_tokens=usage.get("input_tokens", 0),
+        cached_input_tokens=usage.get("cached_input_tokens", 0),
+        output_tokens=usage.get("output_tokens", 0),
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return message
+
+
+@dataclass
+class PreparedTurn:
+    feature: Chat
+    messages: list[dict[str, str]]
+    omitted: int
+    request_id: str
+
+
+async def _prepare(*, caller, conversation: Conversation, turn: ChatTurn) -> PreparedTurn:
+    feature = chat_feature()
+    await check_allowed(feature, caller.workspace)
+    history = await sync_to_async(_history)(conversation, turn.content)
+    fitted = feature.fit_history(history)
+    return PreparedTurn(feature, fitted.messages, fitted.omitted, new_request_id())
+
+
+def _usage_dict(usage) -> dict[str, int]:
+    return usage.as_dict() if hasattr(usage, "as_dict") else dict(usage)
+
+
+async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn) -> Message:
+    """Answer in one piece (stream: false)."""
+    from usage import metering
+
+    prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
+    completion = await metering.complete(
+        caller=caller,
+        feature=prep.feature.slug,
+        messages=prep.messages,
+        max_output_tokens=prep.feature.max_output_tokens,
+        model=prep.feature.model,
+        request_id=prep.request_id,
+        moderation_text=turn.content,
+    )
+    await sync_to_async(_save_user_message)(conversation=conversation, content=turn.content)
+    return await sync_to_async(_save_assistant_message)(
+        conversation=conversation,
+        content=completion.text,
+        status=Message.Status.COMPLETE,
+        model=completion.model,
+        request_id=completion.request_id,
+        omitted=prep.omitted,
+        usage=_usage_dict(completion.usage),
+    )
+
+
+def sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+@dataclass
+class ChatStream:
+    """A started stream: errors before the first token were already raised (so
+    the view can answer them with a proper status); `events()` yields SSE."""
+
+    request_id: str
+    omitted: int
+    events: AsyncIterator[bytes]
+
+
+async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTurn) -> ChatStream:
+    from usage import metering
+
+    prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
+    upstream = metering.stream(
+        caller=caller,
+        feature=prep.feature.slug,
+        messages=prep.messages,
+        max_output_tokens=prep.feature.max_output_tokens,
+        model=prep.feature.model,
+        request_id=prep.request_id,
+        moderation_text=turn.content,
+    )
+    # Quota, caps, rate limits, moderation and connection errors surface here,
+    # before anything is saved or a 200 is sent.
+    try:
+        first = await anext(upstream)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await upstream.aclose()
+        raise
+    user_message = await sync_to_async(_save_user_message)(
+        conversation=conversation, content=turn.content
+    )
+    return ChatStream(
+        request_id=prep.request_id,
+        omitted=prep.omitted,
+        events=_relay(upstream, first, prep, conversation, user_message),
+    )
+
+
+async def _relay(upstream, first, prep: PreparedTurn, conversation, user_message):
+    parts: list[str] = []
+    completion = None
+    status = Message.Status.STOPPED  # unless we reach the end
+    error: ApiError | None = None
+    try:
+        yield sse(
+            "start",
+            {
+                "request_id": prep.request_id,
+                "user_message_id": user_message.pk,
+                "omitted_messages": prep.omitted,
+            },
+        )
+        item = first
+        while item is not None:
+            if isinstance(item, str):
+                if item:
+                    parts.append(item)
+                    yield sse("delta", {"text": item})
+            else:
+                completion = item
+            try:
+                item = await anext(upstream)
+            except StopAsyncIteration:
+                item = None
+        status = Message.Status.COMPLETE
+    except ApiError as exc:  # the upstream broke mid-answer
+        status, error = Message.Status.FAILED, exc
+    finally:
+        # On Stop (cancellation) or a broken stream: the meter drains the upstream
+        # and records what was used when its stream is closed.
+        await _shielded(upstream.aclose())
+        message = await _shielded(
+            sync_to_async(_save_assistant_message)(
+                conversation=conversation,
+                content="".join(parts),
+                status=status,
+                model=completion.model if completion else prep.feature.model,
+                request_id=prep.request_id,
+                omitted=prep.omitted,
+                usage=_usage_dict(completion.usage) if completion else None,
+            )
+        )
+    if error is not None:
+        yield sse("error", error.as_dict())
+    yield sse("usage", message.usage_dict())
+    yield sse("done", {"id": message.pk, "status": message.status})
+
+
+async def _shielded(awaitable):
+    """Finish cleanup even if the task is cancelled again meanwhile."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        return await task
