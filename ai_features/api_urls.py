@@ -1,8 +1,10 @@
 from django.urls import path
 
-from ai_features import api_features
+from ai_features import api, api_features
 
 urlpatterns: list = [
+    path("summaries", api.summaries, name="api-summaries"),
+    path("summaries/<str:summary_id>", api.summary_detail, name="api-summary-detail"),
     path("extractions", api_features.ExtractionsView.as_view(), name="api-extractions"),
     path(
         "extractions/<int:pk>",

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from ai_features import views_dashboard, views_features
+from ai_features import views, views_dashboard, views_features
 
 app_name = "ai_features"
 urlpatterns: list = [
+    path("summarize/", views.summarize, name="summarize"),
     path("extract/", views_features.extract, name="extract"),
     path("extract/runs/<int:pk>/", views_features.extraction_detail, name="extraction_detail"),
     path(
