@@ -174,7 +174,7 @@ class ExtractionsView(FeatureView, AsyncAPIView):
 
             parsed = await sync_to_async(extract_text)(upload)
             data = {**data, "text": parsed.text}
-            source_name = parsed.name
+            source_name = parsed.filename
         extraction = await extractions.extraction_run(
             caller=caller_for(request),
             data=data,

@@ -29,9 +29,9 @@ def document_upload(*, workspace, user, upload) -> Document:
     return Document.objects.create(
         workspace=workspace,
         uploaded_by=user,
-        name=parsed.name,
+        name=(parsed.filename or "document")[:255],
         kind=parsed.kind,
-        size=parsed.size,
+        size=upload.size or 0,
         pages=parsed.pages,
         text=parsed.text,
     )

@@ -270,3 +270,8 @@ TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MO
 TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
 # Most tokens of conversation history sent with a chat message (older ones are left out).
 TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)
+# Uploads (ai_features/documents.py): .txt, .md, .pdf, .docx, checked by content.
+TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_000)  # 10 MB
+TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
+# Longest input text (typed or extracted), in characters (~50k tokens).
+TOLLGATE_MAX_INPUT_CHARS = env.int("TOLLGATE_MAX_INPUT_CHARS", default=200_000)
