@@ -116,22 +116,18 @@ def _save_user_message(*, conversation: Conversation, content: str) -> Message:
 def _history(conversation: Conversation, new_content: str) -> list[dict[str, str]]:
     rows = (
         conversation.messages.exclude(content="")
+        .exclude(status=Message.Status.STREAMING)
         .order_by("created_at", "pk")
         .values_list("role", "content")
     )
     return [{"role": r, "content": c} for r, c in rows] + [{"role": "user", "content": new_content}]
 
 
-def _usage_from_ledger(request_id: str) -> dict[str, int]:
-    from usage.models import UsageEvent
-
-    event = UsageEvent.objects.filter(request_id=request_id).first()
-    if event is None:
-        return {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+def _usage_fields(usage: dict[str, int]) -> dict[str, int]:
     return {
-        "input_tokens": event.input_tokens,
-        "cached_input_tokens": event.cached_input_tokens,
-        "output_tokens": event.output_tokens,
+        "input_tokens": usage.get("input_tokens", 0),
+        "cached_input_tokens": usage.get("cached_input_tokens", 0),
+        "output_tokens": usage.get("output_tokens", 0),
     }
 
 
@@ -143,9 +139,8 @@ def _save_assistant_message(
     model: str,
     request_id: str,
     omitted: int,
-    usage: dict[str, int] | None,
+    usage: dict[str, int],
 ) -> Message:
-    usage = usage or _usage_from_ledger(request_id)
     message = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -154,11 +149,64 @@ def _save_assistant_message(
         model=model,
         request_id=request_id,
         omitted_messages=omitted,
-        input_tokens=usage.get("input_tokens", 0),
-        cached_input_tokens=usage.get("cached_input_tokens", 0),
-        output_tokens=usage.get("output_tokens", 0),
+        **_usage_fields(usage),
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return message
+
+
+@transaction.atomic
+def _open_streamed_turn(
+    *, conversation: Conversation, content: str, prep: PreparedTurn
+) -> tuple[Message, Message]:
+    """The user's message and a placeholder for the answer, saved before the
+    call so the meter can write the usage onto it whenever it settles."""
+    user_message = _save_user_message(conversation=conversation, content=content)
+    placeholder = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=prep.feature.model,
+        request_id=prep.request_id,
+        omitted_messages=prep.omitted,
+    )
+    return user_message, placeholder
+
+
+@transaction.atomic
+def _cancel_streamed_turn(*, conversation: Conversation, messages: tuple[Message, Message]) -> None:
+    """The call was refused before any answer: leave no trace of the turn."""
+    Message.objects.filter(pk__in=[m.pk for m in messages]).delete()
+
+
+def _record_usage_on(message_id: int):
+    """`on_recorded` for the meter: runs in the transaction that charges the call."""
+
+    def record(event, _text: str = "") -> None:
+        Message.objects.filter(pk=message_id).update(
+            input_tokens=event.input_tokens,
+            cached_input_tokens=event.cached_input_tokens,
+            output_tokens=event.output_tokens,
+        )
+
+    return record
+
+
+def _close_streamed_turn(
+    *, message_id: int, request_id: str, content: str, status: str, completion
+) -> Message:
+    fields = {"content": content, "status": status}
+    if completion is not None:
+        fields |= {"model": completion.model, **_usage_fields(_usage_dict(completion.usage))}
+    else:  # stopped or broken: the ledger has it if the meter already settled
+        from usage.models import UsageEvent
+
+        event = UsageEvent.objects.filter(request_id=request_id).first()
+        if event is not None:
+            fields |= _usage_fields(vars(event))
+    Message.objects.filter(pk=message_id).update(**fields)
+    message = Message.objects.get(pk=message_id)
+    Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
     return message
 
 
@@ -226,6 +274,9 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
     from usage import metering
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
+    opened = await sync_to_async(_open_streamed_turn)(
+        conversation=conversation, content=turn.content, prep=prep
+    )
     upstream = metering.stream(
         caller=caller,
         feature=prep.feature.slug,
@@ -234,27 +285,29 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
         model=prep.feature.model,
         request_id=prep.request_id,
         moderation_text=turn.content,
+        on_recorded=_record_usage_on(opened[1].pk),
     )
     # Quota, caps, rate limits, moderation and connection errors surface here,
-    # before anything is saved or a 200 is sent.
+    # before a 200 is sent: answer them as ordinary JSON errors.
     try:
         first = await anext(upstream)
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await upstream.aclose()
+        await _shielded(upstream.aclose())
+        await _shielded(
+            sync_to_async(_cancel_streamed_turn)(conversation=conversation, messages=opened)
+        )
         raise
-    user_message = await sync_to_async(_save_user_message)(
-        conversation=conversation, content=turn.content
-    )
     return ChatStream(
         request_id=prep.request_id,
         omitted=prep.omitted,
-        events=_relay(upstream, first, prep, conversation, user_message),
+        events=_relay(upstream, first, prep, opened),
     )
 
 
-async def _relay(upstream, first, prep: PreparedTurn, conversation, user_message):
+async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Message]):
+    user_message, placeholder = opened
     parts: list[str] = []
     completion = None
     status = Message.Status.STOPPED  # unless we reach the end
@@ -284,18 +337,17 @@ async def _relay(upstream, first, prep: PreparedTurn, conversation, user_message
     except ApiError as exc:  # the upstream broke mid-answer
         status, error = Message.Status.FAILED, exc
     finally:
-        # On Stop (cancellation) or a broken stream: the meter drains the upstream
-        # and records what was used when its stream is closed.
+        # On Stop (the client went away: Django cancels us) or a broken stream,
+        # the meter keeps reading the upstream to its end and records the usage
+        # onto the placeholder (`on_recorded`); we keep what was written so far.
         await _shielded(upstream.aclose())
         message = await _shielded(
-            sync_to_async(_save_assistant_message)(
-                conversation=conversation,
+            sync_to_async(_close_streamed_turn)(
+                message_id=placeholder.pk,
+                request_id=prep.request_id,
                 content="".join(parts),
                 status=status,
-                model=completion.model if completion else prep.feature.model,
-                request_id=prep.request_id,
-                omitted=prep.omitted,
-                usage=_usage_dict(completion.usage) if completion else None,
+                completion=completion,
             )
         )
     if error is not None:

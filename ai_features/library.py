@@ -4,6 +4,7 @@ them, usable as input for summarize and extract."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from ai_features.models_features import Document
@@ -34,6 +35,18 @@ def document_upload(*, workspace, user, upload) -> Document:
         size=upload.size or 0,
         pages=parsed.pages,
         text=parsed.text,
+    )
+
+
+def limits_description() -> str:
+    """The documented upload limits, in one sentence (pages and API docs)."""
+    from ai_features.documents import ACCEPTED, _megabytes
+
+    return (
+        f"{ACCEPTED} files up to {_megabytes(settings.TOLLGATE_MAX_UPLOAD_BYTES)}; PDFs up to "
+        f"{settings.TOLLGATE_MAX_PDF_PAGES} pages; at most "
+        f"{settings.TOLLGATE_MAX_INPUT_CHARS:,} characters of text. The type is checked by "
+        "content, and password-protected files can't be read."
     )
 
 

@@ -74,6 +74,7 @@ class Message(models.Model):
         ASSISTANT = "assistant", "Assistant"
 
     class Status(models.TextChoices):
+        STREAMING = "streaming", "Being written"
         COMPLETE = "complete", "Complete"
         STOPPED = "stopped", "Stopped"
         FAILED = "failed", "Failed"

@@ -215,8 +215,6 @@ def documents(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Uploaded “{document.name}”.")
                 return redirect("ai_features:documents")
-    from ai_features import documents as parser
-
     return render(
         request,
         "ai_features/documents.html",
@@ -224,7 +222,7 @@ def documents(request: HttpRequest) -> HttpResponse:
             "documents": library.documents_for(workspace=request.workspace, user=request.user)[
                 :200
             ],
-            "limits": parser.limits_description(),
+            "limits": library.limits_description(),
         },
         status=status,
     )

@@ -29,13 +29,18 @@ class Feature:
     page_url_name: ClassVar[str | None] = None  # "ai_features:<name>"
     system_prompt: ClassVar[str] = ""
     max_output_tokens: ClassVar[int] = 1024
-    max_input_chars: ClassVar[int] = 120_000
+    # Longest text input; None: the documented limit (TOLLGATE_MAX_INPUT_CHARS).
+    max_input_chars: ClassVar[int | None] = None
     # How many times a malformed answer is asked again before giving up.
     answer_retries: ClassVar[int] = 0
 
     @property
     def model(self) -> str:
         return settings.TOLLGATE_FEATURE_MODELS.get(self.slug) or settings.TOLLGATE_FEATURE_MODEL
+
+    @property
+    def input_char_limit(self) -> int:
+        return self.max_input_chars or settings.TOLLGATE_MAX_INPUT_CHARS
 
     def validate(self, data: Mapping[str, Any]) -> Any:
         raise NotImplementedError
@@ -62,10 +67,11 @@ class Feature:
             raise InvalidRequest(
                 f"“{field}” must be a string.", details={field: ["Must be a string."]}
             )
-        if len(raw) > self.max_input_chars:
+        limit = self.input_char_limit
+        if len(raw) > limit:
             raise PayloadTooLarge(
                 f"The text is {len(raw):,} characters; {self.name} accepts at most "
-                f"{self.max_input_chars:,}. Shorten it or split it into parts.",
-                details={field: [f"At most {self.max_input_chars} characters."]},
+                f"{limit:,}. Shorten it or split it into parts.",
+                details={field: [f"At most {limit} characters."]},
             )
         return raw.strip()

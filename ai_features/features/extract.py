@@ -114,6 +114,8 @@ def json_schema(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
             "type": [_JSON_TYPES[spec.type], "null"],
             "description": description,
         }
+        if spec.type == "date":
+            properties[spec.name]["format"] = "date"
     return {
         "type": "object",
         "properties": properties,
@@ -148,7 +150,6 @@ class Extract(Feature):
     order = 20
     page_url_name = "ai_features:extract"
     max_output_tokens = 2048
-    max_input_chars = 120_000
     answer_retries = 1
     system_prompt = (
         "You extract structured data from the user's text. Answer only with a JSON object "

@@ -84,7 +84,9 @@ def test_plain_answer_is_saved_and_metered(fake_upstream, rate_card, owner, api_
         ({"content": "x" * 20_001}, 413, "content"),
     ],
 )
-def test_bad_messages_are_api_errors(fake_upstream, rate_card, owner, api_client, body, status, field):
+def test_bad_messages_are_api_errors(
+    fake_upstream, rate_card, owner, api_client, body, status, field
+):
     client = api_client(owner)
     chat_id = new_chat(client)
     response = post(client, f"/api/v1/chats/{chat_id}/messages", body)
@@ -117,7 +119,9 @@ def test_history_is_trimmed_to_the_budget_and_says_so(
     chat_id = new_chat(client)
     for i in range(4):
         body = post(
-            client, f"/api/v1/chats/{chat_id}/messages", {"content": f"Message {i}. " + "word " * 20}
+            client,
+            f"/api/v1/chats/{chat_id}/messages",
+            {"content": f"Message {i}. " + "word " * 20},
         ).json()
     assert body["omitted_messages"] > 0
     last = Message.objects.filter(role="assistant").order_by("-pk").first()

@@ -389,7 +389,10 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             headers["cache-control"] = "no-cache"
             pace = kinds.get("pace")  # features helper: [[fault:pace:MS]] paces the chunks
             return _SSE(
-                chunks, headers, None if cut is None else (cut.arg or 0), (pace.arg or 0) if pace else 0
+                chunks,
+                headers,
+                None if cut is None else (cut.arg or 0),
+                (pace.arg or 0) if pace else 0,
             )
         payload = {
             "id": completion_id,
