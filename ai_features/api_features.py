@@ -20,8 +20,8 @@ from rest_framework.views import APIView
 
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
-from ai_features.features import ensure_allowed, get_feature
 from ai_features.models_features import Conversation, Message
+from ai_features.registry import ensure_allowed, get_feature
 from config.errors import InvalidRequest
 
 # --- documentation shapes ---------------------------------------------------------

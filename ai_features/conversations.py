@@ -19,9 +19,9 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from ai_features.features import get_feature
 from ai_features.features.chat import Chat, ChatTurn
 from ai_features.models_features import Conversation, Message
+from ai_features.registry import get_feature
 from ai_features.runs import check_allowed, new_request_id
 from config.errors import ApiError, InvalidRequest, NotFound
 

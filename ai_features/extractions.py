@@ -12,8 +12,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
-from ai_features.features import get_feature
 from ai_features.models_features import Document, Extraction
+from ai_features.registry import get_feature
 from ai_features.runs import run_feature
 from config.errors import NotFound
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from ai_features.features import Feature, MalformedAnswer, ensure_allowed
+from ai_features.registry import Feature, MalformedAnswer, ensure_allowed
 from config.errors import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ async def run_feature(
             caller=caller,
             feature=feature.slug,
             messages=feature.build_messages(value),
-            max_output_tokens=feature.max_output_tokens,
+            max_output_tokens=feature.output_limit(value),
             model=feature.model,
             response_format=feature.response_format(value),
             request_id=attempt_id,

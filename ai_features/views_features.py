@@ -15,8 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
-from ai_features.features import FeatureNotAllowed, ensure_allowed, get_feature
 from ai_features.features.extract import FIELD_TYPES, MAX_FIELDS
+from ai_features.registry import FeatureNotAllowed, ensure_allowed, get_feature
 from config.errors import ApiError, NotFound
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ai_features.features import register
-from ai_features.features.base import Feature
+from ai_features.registry import Feature, register
 from config.errors import InvalidRequest, PayloadTooLarge
 
 # Context windows of the models we offer (tokens); unknown models get the smallest.

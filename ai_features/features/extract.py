@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ai_features.features import register
-from ai_features.features.base import Feature, MalformedAnswer
+from ai_features.registry import Feature, MalformedAnswer, register
 from config.errors import InvalidRequest
 
 FIELD_TYPES = ("string", "number", "boolean", "date")

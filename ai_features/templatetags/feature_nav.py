@@ -4,7 +4,7 @@ feature module shows up in the menu without touching templates."""
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from ai_features.features import all_features
+from ai_features.registry import all_features
 
 register = template.Library()
 
