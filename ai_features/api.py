@@ -102,9 +102,9 @@ async def _summarize_input(request: HttpRequest) -> SummarizeInput:
         from ai_features.documents import extract_text
 
         # Parsing a PDF or DOCX is CPU work: keep it off the event loop.
-        text = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
+        parsed = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
         return validate(
-            text=text, length=form.get("length"), format=form.get("format"), source=upload.name
+            text=parsed.text, length=form.get("length"), format=form.get("format"), source=upload.name
         )
     raise UnsupportedMediaType(
         "Send JSON (application/json) or a multipart form with a `document` file.",
