@@ -267,10 +267,6 @@ TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_
 TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
 # Longest input text (typed or extracted), in characters (~50k tokens).
 TOLLGATE_MAX_INPUT_CHARS = env.int("TOLLGATE_MAX_INPUT_CHARS", default=200_000)
-TOLLGATE_SUMMARIZE_MAX_CHARS = env.int("TOLLGATE_SUMMARIZE_MAX_CHARS", default=100_000)
-TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES = env.int(
-    "TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024
-)
 # The model every feature uses unless TOLLGATE_FEATURE_MODELS names one per slug
 # (e.g. TOLLGATE_FEATURE_MODELS="chat=gpt-4.1-mini,extract=gpt-4o-mini").
 TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MODEL)
