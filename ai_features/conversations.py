@@ -302,11 +302,11 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
     return ChatStream(
         request_id=prep.request_id,
         omitted=prep.omitted,
-        events=_relay(upstream, first, prep, opened),
+        events=_relay(upstream, first, prep, opened, conversation.title),
     )
 
 
-async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Message]):
+async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Message], title: str):
     user_message, placeholder = opened
     parts: list[str] = []
     completion = None
@@ -319,6 +319,7 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
                 "request_id": prep.request_id,
                 "user_message_id": user_message.pk,
                 "omitted_messages": prep.omitted,
+                "title": title,
             },
         )
         item = first

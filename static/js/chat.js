@@ -70,9 +70,13 @@
 
   function handle(event, data, article) {
     const content = article.querySelector(".msg-content");
-    if (event === "start" && data.omitted_messages > 0) {
-      const n = data.omitted_messages;
-      note(n + " earlier message" + (n === 1 ? "" : "s") + " not sent — they don't fit the model's context.", article);
+    if (event === "start") {
+      const title = document.querySelector("[data-testid=chat-title]");
+      if (data.title && title) title.textContent = data.title;
+      if (data.omitted_messages > 0) {
+        const n = data.omitted_messages;
+        note(n + " earlier message" + (n === 1 ? "" : "s") + " not sent — they don't fit the model's context.", article);
+      }
     } else if (event === "delta") {
       content.textContent += data.text;
       article.scrollIntoView({ block: "end" });

@@ -29,7 +29,9 @@ def test_extract_table_downloads_history_and_quota_error(metered, signed_in_page
     page = signed_in_page(owner)
     page.goto(f"{metered}/extract/")
     expect(page.get_by_test_id("recent-empty")).to_be_visible()
-    page.fill("#extract-text", "Invoice\nvendor: ACME Tools\ntotal: 99.5\ndue_date: 2026-04-01\npaid: no")
+    page.fill(
+        "#extract-text", "Invoice\nvendor: ACME Tools\ntotal: 99.5\ndue_date: 2026-04-01\npaid: no"
+    )
     page.click("#example-fields")
     page.get_by_test_id("extract-submit").click()
 
@@ -55,6 +57,7 @@ def test_extract_table_downloads_history_and_quota_error(metered, signed_in_page
     # Out of tokens: the error says so and links to the upgrade page.
     settings.TOLLGATE_DEFAULT_INCLUDED_TOKENS = 10
     page.fill("#extract-text", "total: 1")
+    page.click("#example-fields")
     page.get_by_test_id("extract-submit").click()
     error = page.get_by_test_id("extract-error")
     expect(error).to_be_visible()
