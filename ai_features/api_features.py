@@ -8,8 +8,9 @@ conversation or document is a 404."""
 
 from __future__ import annotations
 
+import asyncio
+
 from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -20,9 +21,10 @@ from rest_framework.views import APIView
 
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
-from ai_features.models_features import Conversation, Message
+from ai_features.models_features import Conversation
 from ai_features.registry import ensure_allowed, get_feature
 from config.errors import InvalidRequest
+from usage.dbpool import run_db
 
 # --- documentation shapes ---------------------------------------------------------
 
@@ -148,7 +150,7 @@ class ExtractionsView(FeatureView, AsyncAPIView):
             },
         ),
         responses={
-            200: inline_serializer(
+            201: inline_serializer(
                 "Extraction",
                 {
                     "id": serializers.IntegerField(),
@@ -161,29 +163,51 @@ class ExtractionsView(FeatureView, AsyncAPIView):
         },
     )
     async def post(self, request):
+        from usage.idempotency import run_idempotent
+
+        await run_db(ensure_allowed, "extract", request.workspace)
         data = body(request)
         document, source_name = None, ""
         upload = request.FILES.get("document")
         if data.get("document_id") not in (None, ""):
-            document = await sync_to_async(library.get_document)(
-                workspace=request.workspace, user=request.user, pk=data["document_id"]
+            document = await run_db(
+                library.get_document,
+                workspace=request.workspace,
+                user=request.user,
+                pk=data["document_id"],
             )
         elif upload is not None:
-            await sync_to_async(ensure_allowed)("extract", request.workspace)
             from ai_features.documents import extract_text
 
-            parsed = await sync_to_async(extract_text)(upload)
+            parsed = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
             data = {**data, "text": parsed.text}
             source_name = parsed.filename
-        extraction = await extractions.extraction_run(
-            caller=caller_for(request),
-            data=data,
-            document=document,
-            source_name=source_name,
+        value = extractions.extract_input(data=data, document=document)
+        caller = caller_for(request)
+        outcome = await run_idempotent(
+            request=request,
+            workspace_id=caller.workspace.pk,
+            fingerprint=extractions.fingerprint(value, document),
+            produce=lambda claim: _extract(caller, value, document, source_name, claim),
         )
-        response = Response(extractions.extraction_as_dict(extraction))
-        response["X-Request-Id"] = extraction.request_id
-        return response
+        return outcome_response(outcome)
+
+
+async def _extract(caller, value, document, source_name, claim):
+    from usage.idempotency import Outcome
+
+    extraction = await extractions.extraction_run(
+        caller=caller, value=value, document=document, source_name=source_name, claim=claim
+    )
+    return Outcome(201, extractions.extraction_as_dict(extraction), extraction.request_id)
+
+
+def outcome_response(outcome) -> Response:
+    response = Response(outcome.body, status=outcome.status)
+    response["X-Request-Id"] = outcome.request_id
+    if outcome.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 class ExtractionDetailView(FeatureView, APIView):
@@ -212,19 +236,7 @@ def chat_as_dict(conversation: Conversation) -> dict:
     }
 
 
-def message_as_dict(message: Message) -> dict:
-    data = {
-        "id": message.pk,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "created_at": message.created_at.isoformat(),
-    }
-    if message.role == Message.Role.ASSISTANT:
-        data["model"] = message.model
-        data["omitted_messages"] = message.omitted_messages
-        data["usage"] = message.usage_dict()
-    return data
+message_as_dict = conversations.message_as_dict
 
 
 class ChatsView(FeatureView, APIView):
@@ -315,18 +327,22 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
         responses={200: _message, **_errors, 404: OpenApiResponse(_error, "not_found")},
     )
     async def post(self, request, pk):
+        await run_db(ensure_allowed, "chat", request.workspace)
         turn = get_feature("chat").validate(body(request))
-        conversation = await sync_to_async(conversations.get_conversation)(
-            workspace=request.workspace, user=request.user, pk=pk
+        conversation = await run_db(
+            conversations.get_conversation, workspace=request.workspace, user=request.user, pk=pk
         )
         caller = caller_for(request)
         if not turn.stream:
-            message = await conversations.chat_reply(
-                caller=caller, conversation=conversation, turn=turn
+            from usage.idempotency import fingerprint_of, run_idempotent
+
+            outcome = await run_idempotent(
+                request=request,
+                workspace_id=caller.workspace.pk,
+                fingerprint=fingerprint_of("chat", conversation.pk, turn.content),
+                produce=lambda claim: _reply(caller, conversation, turn, claim),
             )
-            response = Response(message_as_dict(message))
-            response["X-Request-Id"] = message.request_id
-            return response
+            return outcome_response(outcome)
         started = await conversations.chat_reply_stream(
             caller=caller, conversation=conversation, turn=turn
         )
@@ -335,6 +351,15 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
         response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
         response["X-Request-Id"] = started.request_id
         return response
+
+
+async def _reply(caller, conversation, turn, claim):
+    from usage.idempotency import Outcome
+
+    message = await conversations.chat_reply(
+        caller=caller, conversation=conversation, turn=turn, claim=claim
+    )
+    return Outcome(200, message_as_dict(message), message.request_id)
 
 
 # --- documents -------------------------------------------------------------------

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -24,6 +23,7 @@ from ai_features.models_features import Conversation, Message
 from ai_features.registry import get_feature
 from ai_features.runs import check_allowed, new_request_id
 from config.errors import ApiError, InvalidRequest, NotFound
+from usage.dbpool import run_db
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class PreparedTurn:
 async def _prepare(*, caller, conversation: Conversation, turn: ChatTurn) -> PreparedTurn:
     feature = chat_feature()
     await check_allowed(feature, caller.workspace)
-    history = await sync_to_async(_history)(conversation, turn.content)
+    history = await run_db(_history, conversation, turn.content)
     fitted = feature.fit_history(history)
     return PreparedTurn(feature, fitted.messages, fitted.omitted, new_request_id())
 
@@ -230,11 +230,28 @@ def _usage_dict(usage) -> dict[str, int]:
     return usage.as_dict() if hasattr(usage, "as_dict") else dict(usage)
 
 
-async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn) -> Message:
-    """Answer in one piece (stream: false)."""
+async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn, claim=None) -> Message:
+    """Answer in one piece (stream: false). Both messages (and the idempotent
+    response, given a claim) are saved in the transaction that charges the call."""
     from usage import metering
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
+
+    def store(event, text: str) -> Message:
+        _save_user_message(conversation=conversation, content=turn.content)
+        message = _save_assistant_message(
+            conversation=conversation,
+            content=text,
+            status=Message.Status.COMPLETE,
+            model=event.model,
+            request_id=event.request_id,
+            omitted=prep.omitted,
+            usage=vars(event),
+        )
+        if claim is not None:
+            claim.store(status=200, body=message_as_dict(message), request_id=event.request_id)
+        return message
+
     completion = await metering.complete(
         caller=caller,
         feature=prep.feature.slug,
@@ -243,17 +260,24 @@ async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn) -> M
         model=prep.feature.model,
         request_id=prep.request_id,
         moderation_text=turn.content,
+        on_recorded=store,
     )
-    await sync_to_async(_save_user_message)(conversation=conversation, content=turn.content)
-    return await sync_to_async(_save_assistant_message)(
-        conversation=conversation,
-        content=completion.text,
-        status=Message.Status.COMPLETE,
-        model=completion.model,
-        request_id=completion.request_id,
-        omitted=prep.omitted,
-        usage=_usage_dict(completion.usage),
-    )
+    return completion.record
+
+
+def message_as_dict(message: Message) -> dict:
+    data = {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created_at": message.created_at.isoformat(),
+    }
+    if message.role == Message.Role.ASSISTANT:
+        data["model"] = message.model
+        data["omitted_messages"] = message.omitted_messages
+        data["usage"] = message.usage_dict()
+    return data
 
 
 def sse(event: str, data: dict) -> bytes:
@@ -274,8 +298,8 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
     from usage import metering
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
-    opened = await sync_to_async(_open_streamed_turn)(
-        conversation=conversation, content=turn.content, prep=prep
+    opened = await run_db(
+        _open_streamed_turn, conversation=conversation, content=turn.content, prep=prep
     )
     upstream = metering.stream(
         caller=caller,
@@ -295,9 +319,7 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
         first = None
     except BaseException:
         await _shielded(upstream.aclose())
-        await _shielded(
-            sync_to_async(_cancel_streamed_turn)(conversation=conversation, messages=opened)
-        )
+        await _shielded(run_db(_cancel_streamed_turn, conversation=conversation, messages=opened))
         raise
     return ChatStream(
         request_id=prep.request_id,
@@ -343,7 +365,8 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
         # onto the placeholder (`on_recorded`); we keep what was written so far.
         await _shielded(upstream.aclose())
         message = await _shielded(
-            sync_to_async(_close_streamed_turn)(
+            run_db(
+                _close_streamed_turn,
                 message_id=placeholder.pk,
                 request_id=prep.request_id,
                 content="".join(parts),

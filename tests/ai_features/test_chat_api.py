@@ -26,8 +26,8 @@ def new_chat(client, **body) -> int:
     return response.json()["id"]
 
 
-def test_create_list_get_rename_delete(owner, api_client):
-    client = api_client(owner)
+def test_create_list_get_rename_delete(owner, async_api_client):
+    client = async_api_client(owner)
     response = post(client, "/api/v1/chats", {"title": "Plans"})
     assert response.status_code == 201
     body = response.json()
@@ -48,14 +48,14 @@ def test_create_list_get_rename_delete(owner, api_client):
     assert client.get(f"/api/v1/chats/{body['id']}").status_code == 404
 
 
-def test_bad_title_is_400(owner, api_client):
-    response = post(api_client(owner), "/api/v1/chats", {"title": 7})
+def test_bad_title_is_400(owner, async_api_client):
+    response = post(async_api_client(owner), "/api/v1/chats", {"title": 7})
     assert response.status_code == 400
     assert "title" in response.json()["error"]["details"]
 
 
-def test_plain_answer_is_saved_and_metered(fake_upstream, rate_card, owner, api_client):
-    client = api_client(owner)
+def test_plain_answer_is_saved_and_metered(fake_upstream, rate_card, owner, async_api_client):
+    client = async_api_client(owner)
     chat_id = new_chat(client)
     response = post(
         client, f"/api/v1/chats/{chat_id}/messages", {"content": "Hello there. How are you?"}
@@ -85,9 +85,9 @@ def test_plain_answer_is_saved_and_metered(fake_upstream, rate_card, owner, api_
     ],
 )
 def test_bad_messages_are_api_errors(
-    fake_upstream, rate_card, owner, api_client, body, status, field
+    fake_upstream, rate_card, owner, async_api_client, body, status, field
 ):
-    client = api_client(owner)
+    client = async_api_client(owner)
     chat_id = new_chat(client)
     response = post(client, f"/api/v1/chats/{chat_id}/messages", body)
     assert response.status_code == status
@@ -96,11 +96,11 @@ def test_bad_messages_are_api_errors(
 
 
 def test_conversations_are_private_to_their_owner(
-    fake_upstream, rate_card, owner, feature_member, api_client
+    fake_upstream, rate_card, owner, feature_member, async_api_client
 ):
-    mine = new_chat(api_client(owner), title="mine")
-    colleague = api_client(feature_member.user)  # same workspace, another person
-    outsider = api_client(MembershipFactory(role="owner").user)  # another workspace
+    mine = new_chat(async_api_client(owner), title="mine")
+    colleague = async_api_client(feature_member.user)  # same workspace, another person
+    outsider = async_api_client(MembershipFactory(role="owner").user)  # another workspace
     for client in (colleague, outsider):
         assert client.get(f"/api/v1/chats/{mine}").status_code == 404
         assert client.delete(f"/api/v1/chats/{mine}").status_code == 404
@@ -112,10 +112,10 @@ def test_conversations_are_private_to_their_owner(
 
 
 def test_history_is_trimmed_to_the_budget_and_says_so(
-    fake_upstream, rate_card, owner, api_client, settings
+    fake_upstream, rate_card, owner, async_api_client, settings
 ):
     settings.TOLLGATE_CHAT_HISTORY_TOKENS = 120
-    client = api_client(owner)
+    client = async_api_client(owner)
     chat_id = new_chat(client)
     for i in range(4):
         body = post(
@@ -132,8 +132,8 @@ def test_history_is_trimmed_to_the_budget_and_says_so(
     assert sent[-1]["content"].startswith("Message 3.")
 
 
-def test_not_in_plan_is_403(plan_without_extract_and_chat, owner, api_client):
-    response = post(api_client(owner), "/api/v1/chats", {})
+def test_not_in_plan_is_403(plan_without_extract_and_chat, owner, async_api_client):
+    response = post(async_api_client(owner), "/api/v1/chats", {})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
 
@@ -239,3 +239,18 @@ def test_stopping_a_stream_records_the_tokens_consumed(
     assert event.output_tokens > 0 and event.input_tokens > 0
     assert message.output_tokens == event.output_tokens
     assert message.input_tokens == event.input_tokens
+
+
+def test_idempotent_message_is_answered_and_charged_once(
+    fake_upstream, rate_card, owner, async_api_client
+):
+    client = async_api_client(owner)
+    chat_id = new_chat(client)
+    url = f"/api/v1/chats/{chat_id}/messages"
+    body = json.dumps({"content": "Just once."})
+    first = client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
+    again = client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert UsageEvent.objects.count() == 1
+    assert Message.objects.count() == 2

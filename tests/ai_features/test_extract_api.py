@@ -30,10 +30,12 @@ def post(client, body, **extra):
     )
 
 
-def test_extracts_exactly_the_fields_and_meters_it(fake_upstream, rate_card, owner, api_client):
-    response = post(api_client(owner), {"text": INVOICE, "fields": FIELDS})
+def test_extracts_exactly_the_fields_and_meters_it(
+    fake_upstream, rate_card, owner, async_api_client
+):
+    response = post(async_api_client(owner), {"text": INVOICE, "fields": FIELDS})
 
-    assert response.status_code == 200, response.content
+    assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == {"id", "data", "model", "usage"}
     assert body["data"] == {
@@ -58,16 +60,18 @@ def test_extracts_exactly_the_fields_and_meters_it(fake_upstream, rate_card, own
     assert Extraction.objects.get().data == body["data"]
 
 
-def test_works_with_an_api_key(fake_upstream, rate_card, owner, workspace, make_key, client):
+def test_works_with_an_api_key(fake_upstream, rate_card, owner, workspace, make_key):
     from accounts.models import Membership
+    from tests.fixtures.features import ThreadedClient
 
+    client = ThreadedClient()
     _key, secret = make_key(Membership.objects.get(user=owner, workspace=workspace))
     response = post(
         client,
         {"text": "total: 3", "fields": [{"name": "total", "type": "number"}]},
         HTTP_AUTHORIZATION=f"Bearer {secret}",
     )
-    assert response.status_code == 200, response.content
+    assert response.status_code == 201, response.content
     assert response.json()["data"] == {"total": 3}
     assert UsageEvent.objects.get().api_key_id == _key.pk
 
@@ -90,9 +94,9 @@ def test_works_with_an_api_key(fake_upstream, rate_card, owner, workspace, make_
     ],
 )
 def test_bad_input_is_400_naming_the_field(
-    fake_upstream, rate_card, owner, api_client, body, detail
+    fake_upstream, rate_card, owner, async_api_client, body, detail
 ):
-    response = post(api_client(owner), body)
+    response = post(async_api_client(owner), body)
 
     assert response.status_code == 400, response.content
     error = response.json()["error"]
@@ -101,26 +105,26 @@ def test_bad_input_is_400_naming_the_field(
     assert not UsageEvent.objects.exists()
 
 
-def test_malformed_json_body_is_400(owner, api_client):
-    response = api_client(owner).post(
+def test_malformed_json_body_is_400(owner, async_api_client):
+    response = async_api_client(owner).post(
         "/api/v1/extractions", "{not json", content_type="application/json"
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
 
 
-def test_oversize_text_is_413(fake_upstream, rate_card, owner, api_client):
-    response = post(api_client(owner), {"text": "x" * 200_001, "fields": FIELDS})
+def test_oversize_text_is_413(fake_upstream, rate_card, owner, async_api_client):
+    response = post(async_api_client(owner), {"text": "x" * 200_001, "fields": FIELDS})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_malformed_answer_is_retried_once_then_502_and_both_attempts_metered(
-    fake_upstream, rate_card, owner, api_client
+    fake_upstream, rate_card, owner, async_api_client
 ):
     # The fake copies "due_date: …" into the date field: not a date, twice.
     response = post(
-        api_client(owner),
+        async_api_client(owner),
         {"text": "due_date: sometime soon", "fields": [{"name": "due_date", "type": "date"}]},
     )
 
@@ -135,19 +139,19 @@ def test_malformed_answer_is_retried_once_then_502_and_both_attempts_metered(
     assert not Extraction.objects.exists()
 
 
-def test_uploaded_document_is_the_source(fake_upstream, rate_card, owner, api_client):
+def test_uploaded_document_is_the_source(fake_upstream, rate_card, owner, async_api_client):
     upload = SimpleUploadedFile("invoice.txt", INVOICE.encode(), content_type="text/plain")
-    response = api_client(owner).post(
+    response = async_api_client(owner).post(
         "/api/v1/extractions", {"document": upload, "fields": json.dumps(FIELDS[:2])}
     )
-    assert response.status_code == 200, response.content
+    assert response.status_code == 201, response.content
     assert response.json()["data"] == {"vendor": "ACME Tools", "total": 1250.5}
     assert Extraction.objects.get().source_name == "invoice.txt"
 
 
-def test_unsupported_upload_is_415(fake_upstream, rate_card, owner, api_client):
+def test_unsupported_upload_is_415(fake_upstream, rate_card, owner, async_api_client):
     upload = SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    response = api_client(owner).post(
+    response = async_api_client(owner).post(
         "/api/v1/extractions", {"document": upload, "fields": json.dumps(FIELDS)}
     )
     assert response.status_code == 415
@@ -155,7 +159,9 @@ def test_unsupported_upload_is_415(fake_upstream, rate_card, owner, api_client):
     assert not UsageEvent.objects.exists()
 
 
-def test_someone_elses_document_is_404(fake_upstream, rate_card, owner, feature_member, api_client):
+def test_someone_elses_document_is_404(
+    fake_upstream, rate_card, owner, feature_member, async_api_client
+):
     from ai_features.models_features import Document
 
     theirs = Document.objects.create(
@@ -166,13 +172,13 @@ def test_someone_elses_document_is_404(fake_upstream, rate_card, owner, feature_
         size=5,
         text="total: 5",
     )
-    response = post(api_client(owner), {"document_id": theirs.pk, "fields": FIELDS})
+    response = post(async_api_client(owner), {"document_id": theirs.pk, "fields": FIELDS})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_feature_not_in_plan_is_403(plan_without_extract_and_chat, owner, api_client):
-    response = post(api_client(owner), {"text": INVOICE, "fields": FIELDS})
+def test_feature_not_in_plan_is_403(plan_without_extract_and_chat, owner, async_api_client):
+    response = post(async_api_client(owner), {"text": INVOICE, "fields": FIELDS})
     assert response.status_code == 403
     error = response.json()["error"]
     assert error["code"] == "forbidden"
@@ -180,8 +186,8 @@ def test_feature_not_in_plan_is_403(plan_without_extract_and_chat, owner, api_cl
     assert error["details"]["upgrade_url"]
 
 
-def test_downloads_csv_and_json(fake_upstream, rate_card, owner, api_client, feature_member):
-    client = api_client(owner)
+def test_downloads_csv_and_json(fake_upstream, rate_card, owner, async_api_client, feature_member):
+    client = async_api_client(owner)
     extraction_id = post(client, {"text": INVOICE, "fields": FIELDS}).json()["id"]
 
     csv_response = client.get(f"/extract/runs/{extraction_id}/download.csv")
@@ -193,6 +199,28 @@ def test_downloads_csv_and_json(fake_upstream, rate_card, owner, api_client, fea
     json_response = client.get(f"/extract/runs/{extraction_id}/download.json")
     assert json.loads(json_response.content)["vendor"] == "ACME Tools"
     # Another member of the same workspace can't read it.
-    other = api_client(feature_member.user)
+    other = async_api_client(feature_member.user)
     assert other.get(f"/extract/runs/{extraction_id}/download.csv").status_code == 404
     assert other.get(f"/api/v1/extractions/{extraction_id}").status_code == 404
+
+
+def test_idempotency_key_returns_the_first_result_charged_once(
+    fake_upstream, rate_card, owner, async_api_client
+):
+    client = async_api_client(owner)
+    body = {"text": INVOICE, "fields": FIELDS}
+    first = post(client, body, HTTP_IDEMPOTENCY_KEY="order-42")
+    again = post(client, body, HTTP_IDEMPOTENCY_KEY="order-42")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert UsageEvent.objects.count() == 1 and Extraction.objects.count() == 1
+    other = post(client, {**body, "text": "total: 1"}, HTTP_IDEMPOTENCY_KEY="order-42")
+    assert other.status_code == 400
+
+
+def test_csv_cells_never_become_formulas(fake_upstream, rate_card, owner, async_api_client):
+    client = async_api_client(owner)
+    response = post(client, {"text": "vendor: =HYPERLINK(1)", "fields": [{"name": "vendor"}]})
+    rows = client.get(f"/extract/runs/{response.json()['id']}/download.csv").content.decode()
+    assert rows.splitlines()[1] == "'=HYPERLINK(1)"
