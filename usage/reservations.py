@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -112,6 +113,10 @@ def _lock_counters(workspace_id: int, scopes: list[Scope]) -> dict[tuple, tuple[
     return {(kind, scope_id): (pk, used, reserved) for pk, kind, scope_id, used, reserved in rows}
 
 
+def _absolute(url: str) -> str:
+    return settings.SITE_URL.rstrip("/") + url if url.startswith("/") else url
+
+
 def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: WorkspaceLimits):
     details: dict[str, Any] = {
         "used": used,
@@ -121,14 +126,20 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     }
     if scope.kind == CounterScope.WORKSPACE:
         if limits.overage_policy == "stop":
+            left = max(0, (scope.limit or 0) - used - reserved)
+            situation = (
+                "Your plan's included tokens for this period are used up."
+                if left == 0
+                else f"This request needs up to {tokens:,} tokens but only {left:,} are left "
+                "in your plan for this period."
+            )
             return QuotaExceeded(
-                "Your plan's included tokens for this period are used up. "
-                "Ask an owner or admin to upgrade to continue.",
+                f"{situation} An owner or admin can upgrade to continue.",
                 details={
                     **details,
                     "plan": limits.plan,
                     "period_end": limits.period_end.isoformat(),
-                    "upgrade_url": limits.upgrade_url,
+                    "upgrade_url": _absolute(limits.upgrade_url),
                     "next_plan": limits.next_plan,
                 },
             )
