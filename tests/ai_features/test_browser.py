@@ -61,7 +61,9 @@ def test_extract_table_downloads_history_and_quota_error(metered, signed_in_page
     page.get_by_test_id("extract-submit").click()
     error = page.get_by_test_id("extract-error")
     expect(error).to_be_visible()
-    expect(error.get_by_test_id("upgrade-link")).to_have_attribute("href", "/billing/upgrade/")
+    link = error.get_by_test_id("upgrade-link")
+    expect(link).to_be_visible()
+    assert link.get_attribute("href").endswith("/billing/upgrade/")
 
 
 def test_chat_streams_and_stop_really_stops(metered, signed_in_page, owner):
@@ -101,3 +103,23 @@ def test_chat_streams_and_stop_really_stops(metered, signed_in_page, owner):
     page.reload()
     expect(page.locator(".msg-assistant")).to_have_count(2)
     expect(page.locator(".msg-assistant").nth(1)).to_contain_text("stopped")
+
+
+def test_usage_dashboard_chart_renders_offline(live_url, signed_in_page, owner):
+    from django.db.models import Sum
+
+    from tests.ai_features.test_dashboard import event
+
+    membership = owner.memberships.get()
+    event(membership, tokens=(400, 0, 100))
+    event(membership, feature="extract", tokens=(1000, 0, 234))
+    page = signed_in_page(owner)
+    page.goto(f"{live_url}/usage/dashboard/")
+    expect(page.get_by_test_id("daily-chart")).to_be_visible()
+    page.wait_for_function("window.usageChart && window.usageChart.data.datasets.length === 2")
+    total = UsageEvent.objects.aggregate(t=Sum("total_tokens"))["t"]
+    expect(page.get_by_test_id("total-tokens")).to_have_text(f"{total:,}")
+    charted = page.evaluate(
+        "window.usageChart.data.datasets.reduce((s, d) => s + d.data.reduce((a, b) => a + b, 0), 0)"
+    )
+    assert charted == total

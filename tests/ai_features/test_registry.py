@@ -45,3 +45,17 @@ def test_feature_pages_say_when_the_plan_lacks_them(
         response = client.get(url)
         assert response.status_code == 403
         assert b"not included" in response.content
+
+
+def test_openapi_documents_the_feature_endpoints(client, db):
+    schema = client.get("/api/schema/?format=json").json()
+    for path in (
+        "/api/v1/extractions",
+        "/api/v1/chats",
+        "/api/v1/chats/{id}",
+        "/api/v1/chats/{id}/messages",
+        "/api/v1/documents",
+        "/api/v1/documents/{id}",
+    ):
+        assert path in schema["paths"], path
+    assert "201" in schema["paths"]["/api/v1/extractions"]["post"]["responses"]
