@@ -67,3 +67,33 @@ def document_as_dict(document: Document, *, with_text: bool = False) -> dict:
         data["text"] = document.text
         data["characters"] = len(document.text)
     return data
+
+
+async def saved_document_input(request, caller):
+    """Summarize a saved document: `document_id` in the JSON body or form.
+    None when the request doesn't name one (the usual text/upload path)."""
+    import json
+
+    from ai_features import summarize
+    from usage.dbpool import run_db
+
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return None  # the usual path explains malformed JSON
+        data = data if isinstance(data, dict) else {}
+    else:
+        data = request.POST
+    document_id = data.get("document_id")
+    if document_id in (None, ""):
+        return None
+    document = await run_db(
+        get_document, workspace=caller.workspace, user=caller.user, pk=document_id
+    )
+    return summarize.validate(
+        text=document.text,
+        length=data.get("length"),
+        format=data.get("format"),
+        source=document.name,
+    )

@@ -96,3 +96,20 @@ def test_pages_upload_and_delete_with_confirmation(owner, api_client):
     assert not Document.objects.exists()
     bad = client.post("/documents/", {"document": SimpleUploadedFile("x.exe", b"MZ" + b"\0" * 99)})
     assert bad.status_code == 415 and b".pdf" in bad.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_saved_document_can_be_summarized(
+    fake_upstream, rate_card, owner, feature_member, async_api_client
+):
+    client = async_api_client(owner)
+    doc_id = upload(client, "brief.txt", b"The board met. It approved the plan.").json()["id"]
+    response = client.post(
+        "/api/v1/summaries", {"document_id": doc_id}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    assert "The board met." in response.json()["summary"]
+    other = async_api_client(feature_member.user).post(
+        "/api/v1/summaries", {"document_id": doc_id}, content_type="application/json"
+    )
+    assert other.status_code == 404
