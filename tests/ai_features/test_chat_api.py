@@ -254,3 +254,15 @@ def test_idempotent_message_is_answered_and_charged_once(
     assert again.json() == first.json()
     assert UsageEvent.objects.count() == 1
     assert Message.objects.count() == 2
+
+
+def test_pages_list_confirm_and_delete(owner, async_api_client):
+    client = async_api_client(owner)
+    assert b"No conversations yet" in client.get("/chat/").content
+    response = client.post("/chat/new/", {"title": "Trip plans"})
+    chat = Conversation.objects.get()
+    assert response["Location"] == f"/chat/{chat.pk}/"
+    assert b"Trip plans" in client.get("/chat/").content
+    assert b"Delete this conversation?" in client.get(f"/chat/{chat.pk}/delete/").content
+    client.post(f"/chat/{chat.pk}/delete/")
+    assert not Conversation.objects.exists()
