@@ -76,32 +76,30 @@ def test_works_with_an_api_key(fake_upstream, rate_card, owner, workspace, make_
     assert UsageEvent.objects.get().api_key_id == _key.pk
 
 
-@pytest.mark.parametrize(
-    ("body", "detail"),
-    [
-        ({"text": "", "fields": FIELDS}, "text"),
-        ({"text": "   ", "fields": FIELDS}, "text"),
-        ({"text": 42, "fields": FIELDS}, "text"),
-        ({"text": INVOICE, "fields": []}, "fields"),
-        ({"text": INVOICE}, "fields"),
-        ({"text": INVOICE, "fields": "vendor"}, "fields"),
-        ({"text": INVOICE, "fields": [{"name": "a"}, {"name": "A"}]}, "fields[1].name"),
-        ({"text": INVOICE, "fields": [{"name": "a", "type": "money"}]}, "fields[0].type"),
-        ({"text": INVOICE, "fields": [{"name": "", "type": "string"}]}, "fields[0].name"),
-        ({"text": INVOICE, "fields": [{"name": "a", "description": 5}]}, "fields[0].description"),
-        ({"text": INVOICE, "fields": [{"name": f"f{i}"} for i in range(26)]}, "fields"),
-        ({"text": INVOICE, "fields": ["vendor"]}, "fields[0]"),
-    ],
+BAD_INPUT = (
+    ({"text": "", "fields": FIELDS}, "text"),
+    ({"text": "   ", "fields": FIELDS}, "text"),
+    ({"text": 42, "fields": FIELDS}, "text"),
+    ({"text": INVOICE, "fields": []}, "fields"),
+    ({"text": INVOICE}, "fields"),
+    ({"text": INVOICE, "fields": "vendor"}, "fields"),
+    ({"text": INVOICE, "fields": [{"name": "a"}, {"name": "A"}]}, "fields[1].name"),
+    ({"text": INVOICE, "fields": [{"name": "a", "type": "money"}]}, "fields[0].type"),
+    ({"text": INVOICE, "fields": [{"name": "", "type": "string"}]}, "fields[0].name"),
+    ({"text": INVOICE, "fields": [{"name": "a", "description": 5}]}, "fields[0].description"),
+    ({"text": INVOICE, "fields": [{"name": f"f{i}"} for i in range(26)]}, "fields"),
+    ({"text": INVOICE, "fields": ["vendor"]}, "fields[0]"),
 )
-def test_bad_input_is_400_naming_the_field(
-    fake_upstream, rate_card, owner, async_api_client, body, detail
-):
-    response = post(async_api_client(owner), body)
 
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid_request"
-    assert detail in error["details"]
+
+def test_bad_input_is_400_naming_the_field(fake_upstream, rate_card, owner, async_api_client):
+    client = async_api_client(owner)
+    for body, detail in BAD_INPUT:
+        response = post(client, body)
+        assert response.status_code == 400, (body, response.content)
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request"
+        assert detail in error["details"], (body, error)
     assert not UsageEvent.objects.exists()
 
 
