@@ -211,7 +211,11 @@ def outcome_response(outcome) -> Response:
 
 
 class ExtractionDetailView(FeatureView, APIView):
-    @extend_schema(operation_id="extractions_retrieve", summary="One of your extractions")
+    @extend_schema(
+        operation_id="extractions_retrieve",
+        summary="One of your extractions",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+    )
     def get(self, request, pk):
         extraction = extractions.get_extraction(
             workspace=request.workspace, user=request.user, pk=pk
@@ -388,7 +392,13 @@ class DocumentsView(FeatureView, APIView):
     @extend_schema(
         operation_id="documents_create",
         summary="Upload a document (.txt, .md, .pdf, .docx)",
-        description="Multipart with `document`. Limits: see the documents page.",
+        description=(
+            "Multipart with `document`. Limits (settings): .txt, .md, .pdf or .docx up to "
+            "TOLLGATE_MAX_UPLOAD_BYTES (10 MB), PDFs up to TOLLGATE_MAX_PDF_PAGES (50) pages, "
+            "text up to TOLLGATE_MAX_INPUT_CHARS (200,000) characters → 413; other types → "
+            "415; empty, damaged, password-protected or image-only files → 400. The type is "
+            "checked by content. Only the uploader can see a document (others get 404)."
+        ),
         request={
             "multipart/form-data": inline_serializer(
                 "DocumentUpload", {"document": serializers.FileField()}
@@ -413,7 +423,11 @@ class DocumentDetailView(FeatureView, APIView):
     def _get(self, request, pk):
         return library.get_document(workspace=request.workspace, user=request.user, pk=pk)
 
-    @extend_schema(operation_id="documents_retrieve", summary="A document with its text")
+    @extend_schema(
+        operation_id="documents_retrieve",
+        summary="A document with its extracted text",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+    )
     def get(self, request, pk):
         return Response(library.document_as_dict(self._get(request, pk), with_text=True))
 

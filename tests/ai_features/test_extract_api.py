@@ -61,10 +61,11 @@ def test_extracts_exactly_the_fields_and_meters_it(
 
 
 def test_works_with_an_api_key(fake_upstream, rate_card, owner, workspace, make_key):
-    from accounts.models import Membership
-    from tests.fixtures.features import ThreadedClient
+    from django.test import Client
 
-    client = ThreadedClient()
+    from accounts.models import Membership
+
+    client = Client()
     _key, secret = make_key(Membership.objects.get(user=owner, workspace=workspace))
     response = post(
         client,
