@@ -316,9 +316,9 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
         summary="Send a message and get the answer",
         description=(
             "With `stream: false` the answer comes as JSON `{id, role, content, usage}`. "
-            "With `stream: true` the response is `text/event-stream`: one `start` event "
-            "(`request_id`, `omitted_messages`), `delta` events (`{text}`), one `usage` "
-            "event, then `done` (`{id, status}`). Errors before the answer starts are "
+            "With `stream: true` the response is `text/event-stream`: `delta` events "
+            "(`{text}`), one `usage` event, then `done` (`{id, status, omitted_messages, "
+            "title}`); the request id is in `X-Request-Id`. Errors before the answer starts are "
             "ordinary JSON errors; a failure mid-answer sends an `error` event before "
             "`usage` and `done`. Closing the connection stops the answer; the tokens "
             "already used are still recorded. Earlier messages that don't fit the "

@@ -335,15 +335,6 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
     status = Message.Status.STOPPED  # unless we reach the end
     error: ApiError | None = None
     try:
-        yield sse(
-            "start",
-            {
-                "request_id": prep.request_id,
-                "user_message_id": user_message.pk,
-                "omitted_messages": prep.omitted,
-                "title": title,
-            },
-        )
         item = first
         while item is not None:
             if isinstance(item, str):
@@ -377,7 +368,16 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
     if error is not None:
         yield sse("error", error.as_dict())
     yield sse("usage", message.usage_dict())
-    yield sse("done", {"id": message.pk, "status": message.status})
+    yield sse(
+        "done",
+        {
+            "id": message.pk,
+            "status": message.status,
+            "omitted_messages": prep.omitted,
+            "user_message_id": user_message.pk,
+            "title": title,
+        },
+    )
 
 
 async def _shielded(awaitable):

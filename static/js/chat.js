@@ -70,14 +70,7 @@
 
   function handle(event, data, article) {
     const content = article.querySelector(".msg-content");
-    if (event === "start") {
-      const title = document.querySelector("[data-testid=chat-title]");
-      if (data.title && title) title.textContent = data.title;
-      if (data.omitted_messages > 0) {
-        const n = data.omitted_messages;
-        note(n + " earlier message" + (n === 1 ? "" : "s") + " not sent — they don't fit the model's context.", article);
-      }
-    } else if (event === "delta") {
+    if (event === "delta") {
       content.textContent += data.text;
       article.scrollIntoView({ block: "end" });
     } else if (event === "error") {
@@ -88,6 +81,12 @@
     } else if (event === "done") {
       article.id = "msg-" + data.id;
       article.dataset.status = data.status;
+      const title = document.querySelector("[data-testid=chat-title]");
+      if (data.title && title) title.textContent = data.title;
+      if (data.omitted_messages > 0) {
+        const n = data.omitted_messages;
+        note(n + " earlier message" + (n === 1 ? "" : "s") + " not sent — they don't fit the model's context.", article);
+      }
     }
   }
 

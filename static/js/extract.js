@@ -59,6 +59,7 @@
     document.getElementById("result-usage").textContent =
       Tollgate.formatNumber(u.total_tokens) + " tokens (" + Tollgate.formatNumber(u.input_tokens) +
       " in, " + Tollgate.formatNumber(u.output_tokens) + " out) · model " + data.model;
+    document.getElementById("result-link").href = "/extract/runs/" + data.id + "/";
     document.getElementById("download-csv").href = "/extract/runs/" + data.id + "/download.csv";
     document.getElementById("download-json").href = "/extract/runs/" + data.id + "/download.json";
     result.hidden = false;
