@@ -115,10 +115,18 @@ def build_request(host: str, port: int, path: str, body: bytes, headers: dict[st
 
 @dataclass
 class Target:
+    """Where to send, and the request(s) to send, in turn (one per workspace)."""
+
     name: str
     host: str
     port: int
-    raw: bytes
+    raws: list[bytes]
+    _turn: int = 0
+
+    @property
+    def raw(self) -> bytes:
+        self._turn += 1
+        return self.raws[self._turn % len(self.raws)]
 
 
 @dataclass
@@ -281,8 +289,9 @@ def bench_env(args, upstream_port: int) -> dict[str, str]:
     return env
 
 
-def prepare_database(args, env: dict[str, str]) -> str:
-    """Create the bench database if needed, migrate, seed one workspace and key."""
+def prepare_database(args, env: dict[str, str]) -> list[str]:
+    """Create the bench database if needed, migrate, seed the workspaces (one
+    owner and one API key each); returns the keys' secrets."""
     import psycopg
 
     name = args.database_url.rsplit("/", 1)[1]
@@ -307,11 +316,14 @@ def prepare_database(args, env: dict[str, str]) -> str:
     from usage.models import LIFETIME_START, ModerationSettings, RateCard
     from usage.services import key_create
 
-    user, _ = User.objects.get_or_create(email="bench@tollgate.local")
-    workspace, _ = Workspace.objects.get_or_create(name="Bench", created_by=user)
-    membership, _ = Membership.objects.get_or_create(
-        workspace=workspace, user=user, defaults={"role": "owner"}
-    )
+    secrets = []
+    for n in range(args.workspaces):
+        user, _ = User.objects.get_or_create(email=f"bench{n}@tollgate.local")
+        workspace, _ = Workspace.objects.get_or_create(name=f"Bench {n}", created_by=user)
+        membership, _ = Membership.objects.get_or_create(
+            workspace=workspace, user=user, defaults={"role": "owner"}
+        )
+        secrets.append(key_create(membership=membership, name=f"bench {time.time():.0f}").secret)
     RateCard.objects.get_or_create(
         model=settings.OPENAI_DEFAULT_MODEL,
         effective_from=LIFETIME_START,
@@ -324,13 +336,20 @@ def prepare_database(args, env: dict[str, str]) -> str:
     screen = ModerationSettings.current()
     screen.enabled = not args.no_moderation
     screen.save()
-    secret = key_create(membership=membership, name=f"bench {time.time():.0f}").secret
     connections.close_all()
-    return secret
+    return secrets
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+LOG_DIR = ROOT / "var" / "bench"
+
+
+def start(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+    """A server in its own session; its output goes to var/bench/<log_name>.log."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(LOG_DIR / f"{log_name}.log", "w")  # noqa: SIM115 - lives as long as the server
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -405,6 +424,8 @@ async def measure(args, direct: Target, metered: Target, upstream: str) -> None:
             f"all done in {run.elapsed:.2f} s"
         )
     print("  target: >= 1,000 in flight without errors")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average after: {load}; server logs: {LOG_DIR}/web.log, {LOG_DIR}/upstream.log")
     control(upstream, "/_control/config", {"latency_ms": 0})
 
 
@@ -425,6 +446,12 @@ def main() -> None:
     parser.add_argument("--inflight", type=lambda s: [int(x) for x in s.split(",")], default=[1000])
     parser.add_argument("--inflight-latency-ms", type=int, default=2000)
     parser.add_argument(
+        "--workspaces",
+        type=int,
+        default=1,
+        help="spread the metered requests over this many workspaces (one key each)",
+    )
+    parser.add_argument(
         "--serve",
         type=float,
         default=0,
@@ -442,9 +469,11 @@ def main() -> None:
     upstream_port, web_port = free_port(), free_port()
     env = bench_env(args, upstream_port)
     upstream = f"http://127.0.0.1:{upstream_port}"
-    procs = [start([PY, "-m", "usage.fake_upstream", "--port", str(upstream_port)], env)]
+    procs = [
+        start([PY, "-m", "usage.fake_upstream", "--port", str(upstream_port)], env, "upstream")
+    ]
     try:
-        secret = prepare_database(args, env)
+        secrets = prepare_database(args, env)
         procs.append(
             start(
                 [
@@ -467,6 +496,7 @@ def main() -> None:
                     "off",
                 ],
                 env,
+                "web",
             )
         )
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
@@ -476,16 +506,16 @@ def main() -> None:
             "metered",
             "127.0.0.1",
             web_port,
-            build_request(
-                "127.0.0.1",
-                web_port,
-                "/api/v1/summaries",
-                summary,
-                {
-                    "Authorization": f"Bearer {secret}",
-                    "Content-Type": "application/json",
-                },
-            ),
+            [
+                build_request(
+                    "127.0.0.1",
+                    web_port,
+                    "/api/v1/summaries",
+                    summary,
+                    {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+                )
+                for secret in secrets
+            ],
         )
         status, body = arun(_probe(metered))
         if status not in (200, 201):
@@ -496,17 +526,21 @@ def main() -> None:
             "direct",
             "127.0.0.1",
             upstream_port,
-            build_request(
-                "127.0.0.1",
-                upstream_port,
-                "/v1/chat/completions",
-                upstream_body,
-                {
-                    "Authorization": f"Bearer {UPSTREAM_KEY}",
-                    "Content-Type": "application/json",
-                },
-            ),
+            [
+                build_request(
+                    "127.0.0.1",
+                    upstream_port,
+                    "/v1/chat/completions",
+                    upstream_body,
+                    {
+                        "Authorization": f"Bearer {UPSTREAM_KEY}",
+                        "Content-Type": "application/json",
+                    },
+                )
+            ],
         )
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"{args.workspaces} workspace(s), one API key each; load average before: {load}")
         print(
             f"Tollgate on :{web_port} ({args.workers} uvicorn workers, production settings, "
             f"moderation {'off' if args.no_moderation else 'on'}); fake upstream on "
@@ -515,7 +549,7 @@ def main() -> None:
         if args.serve:
             print(
                 f"serving: metered http://127.0.0.1:{web_port}/api/v1/summaries "
-                f"key {secret}; upstream {upstream}; pids "
+                f"keys {' '.join(secrets)}; upstream {upstream}; pids "
                 f"{[p.pid for p in procs]}",
                 flush=True,
             )
