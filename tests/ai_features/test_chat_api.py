@@ -264,3 +264,28 @@ def test_pages_list_confirm_and_delete(owner, async_api_client):
     assert b"Delete this conversation?" in client.get(f"/chat/{chat.pk}/delete/").content
     client.post(f"/chat/{chat.pk}/delete/")
     assert not Conversation.objects.exists()
+
+
+def test_a_stream_broken_midway_ends_with_an_error_event(
+    fake_upstream, rate_card, live_url, owner, workspace, make_key
+):
+    headers = _api_key_headers(make_key, owner, workspace)
+    chat = httpx.post(f"{live_url}/api/v1/chats", json={}, headers=headers).json()
+    text = " ".join(f"w{i}" for i in range(40)) + ". [[fault:cut:5]]"
+    with httpx.stream(
+        "POST",
+        f"{live_url}/api/v1/chats/{chat['id']}/messages",
+        json={"content": text, "stream": True},
+        headers=headers,
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200
+        events = list(_events(response.iter_lines()))
+    kinds = [k for k, _ in events]
+    assert kinds[-3:] == ["error", "usage", "done"]
+    assert events[-3][1]["error"]["code"].startswith("upstream_")
+    assert events[-1][1]["status"] == "failed"
+    message = Message.objects.get(role="assistant")
+    event = UsageEvent.objects.get(request_id=message.request_id)
+    assert message.status == "failed" and message.content
+    assert message.output_tokens == event.output_tokens  # what the meter charged
