@@ -197,10 +197,14 @@ def test_downloads_csv_and_json(fake_upstream, rate_card, owner, async_api_clien
     ]
     json_response = client.get(f"/extract/runs/{extraction_id}/download.json")
     assert json.loads(json_response.content)["vendor"] == "ACME Tools"
-    # Another member of the same workspace can't read it.
-    other = async_api_client(feature_member.user)
-    assert other.get(f"/extract/runs/{extraction_id}/download.csv").status_code == 404
-    assert other.get(f"/api/v1/extractions/{extraction_id}").status_code == 404
+    # Neither another member of the workspace nor another workspace can read it.
+    from tests.factories import MembershipFactory
+
+    for user in (feature_member.user, MembershipFactory(role="owner").user):
+        other = async_api_client(user)
+        assert other.get(f"/extract/runs/{extraction_id}/download.csv").status_code == 404
+        assert other.get(f"/extract/runs/{extraction_id}/").status_code == 404
+        assert other.get(f"/api/v1/extractions/{extraction_id}").status_code == 404
 
 
 def test_idempotency_key_returns_the_first_result_charged_once(
