@@ -22,7 +22,8 @@ from rest_framework.views import APIView
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
 from ai_features.models_features import Conversation
-from ai_features.registry import ensure_allowed, get_feature
+from ai_features.registry import all_features, ensure_allowed, get_feature
+from ai_features.runs import run_feature
 from config.errors import InvalidRequest
 from usage.dbpool import run_db
 
@@ -125,6 +126,92 @@ def body(request) -> dict:
 
 class FeatureView:
     required_perm = Perm.USE_FEATURES
+
+
+# --- the registry -------------------------------------------------------------------
+
+
+class FeaturesView(APIView):
+    @extend_schema(
+        operation_id="features_list",
+        summary="The features this API sells, and whether your plan includes each",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        from usage.limits import get_workspace_limits
+
+        limits = get_workspace_limits(request.workspace)
+        return Response(
+            {
+                "results": [
+                    {
+                        "slug": f.slug,
+                        "name": f.name,
+                        "description": f.description,
+                        "model": f.model,
+                        "max_output_tokens": f.max_output_tokens,
+                        "included_in_plan": limits.allows_feature(f.slug),
+                    }
+                    for f in all_features()
+                ]
+            }
+        )
+
+
+class FeatureRunView(FeatureView, AsyncAPIView):
+    """Any registered feature, by slug: what makes a new feature module usable
+    over the API without writing an endpoint for it."""
+
+    @extend_schema(
+        operation_id="features_run",
+        summary="Run any registered feature with its own input (metered)",
+        description=(
+            "The body is the feature's input (see its documentation); the answer is "
+            "`{id, result, model, usage}`. Summarize, extract and chat also have their "
+            "own endpoints (`/summaries`, `/extractions`, `/chats`)."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT, **_errors, 404: OpenApiResponse(_error, "not_found")},
+    )
+    async def post(self, request, slug):
+        from usage.idempotency import Outcome, fingerprint_of, run_idempotent
+
+        feature = _runnable(slug)
+        await run_db(ensure_allowed, feature, request.workspace)
+        data = body(request)
+        value = feature.validate(data)
+        caller = caller_for(request)
+
+        async def produce(claim):
+            def store(event, result, usage, attempts):
+                answer = {"id": event.request_id, "result": result, "model": event.model}
+                answer["usage"] = usage
+                if claim is not None:
+                    claim.store(status=201, body=answer, request_id=event.request_id)
+                return answer
+
+            run = await run_feature(caller=caller, feature=feature, value=value, store=store)
+            return Outcome(201, run.record, run.request_id)
+
+        outcome = await run_idempotent(
+            request=request,
+            workspace_id=caller.workspace.pk,
+            fingerprint=fingerprint_of(feature.slug, data),
+            produce=produce,
+        )
+        return outcome_response(outcome)
+
+
+def _runnable(slug: str):
+    from config.errors import NotFound
+
+    try:
+        feature = get_feature(slug)
+    except KeyError:
+        raise NotFound(f"There is no feature “{slug[:40]}”.") from None
+    if slug == "chat":  # conversations have their own resource
+        raise NotFound("Chat works on conversations: use /api/v1/chats.")
+    return feature
 
 
 # --- extract ---------------------------------------------------------------------

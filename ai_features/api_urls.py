@@ -5,6 +5,10 @@ from ai_features import api, api_features
 urlpatterns: list = [
     path("summaries", api.summaries, name="api-summaries"),
     path("summaries/<str:summary_id>", api.summary_detail, name="api-summary-detail"),
+    path("features", api_features.FeaturesView.as_view(), name="api-features"),
+    path(
+        "features/<slug:slug>/runs", api_features.FeatureRunView.as_view(), name="api-feature-run"
+    ),
     path("extractions", api_features.ExtractionsView.as_view(), name="api-extractions"),
     path(
         "extractions/<int:pk>",

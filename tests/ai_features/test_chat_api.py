@@ -128,6 +128,8 @@ def test_history_is_trimmed_to_the_budget_and_says_so(
     # system prompt + the kept messages; the oldest were left out.
     assert len(sent) == 1 + (7 - last.omitted_messages)
     assert sent[-1]["content"].startswith("Message 3.")
+    page = client.get(f"/chat/{chat_id}/").content.decode()
+    assert f"{last.omitted_messages} earlier messages not sent" in page
 
 
 def test_not_in_plan_is_403(plan_without_extract_and_chat, owner, async_api_client):

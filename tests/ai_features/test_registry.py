@@ -59,3 +59,56 @@ def test_openapi_documents_the_feature_endpoints(client, db):
     ):
         assert path in schema["paths"], path
     assert "201" in schema["paths"]["/api/v1/extractions"]["post"]["responses"]
+
+
+@pytest.fixture
+def shout_feature():
+    """A fourth feature, declared the way a new module would declare it."""
+    from ai_features.registry import FEATURES, Feature, register
+
+    @register
+    class Shout(Feature):
+        slug = "shout"
+        name = "Shout"
+        description = "Says it louder."
+        max_output_tokens = 100
+
+        def validate(self, data):
+            return self.clean_text(data)
+
+        def build_messages(self, value):
+            return [{"role": "user", "content": value}]
+
+        def parse(self, text, value):
+            return text.upper()
+
+    yield Shout
+    FEATURES.pop("shout")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_feature_module_is_usable_at_once(
+    shout_feature, fake_upstream, rate_card, owner, async_api_client
+):
+    from usage.models import UsageEvent
+
+    client = async_api_client(owner)
+    listed = client.get("/api/v1/features").json()["results"]
+    assert [f["slug"] for f in listed] == ["summarize", "extract", "chat", "shout"]
+    assert all(f["included_in_plan"] for f in listed)
+
+    response = client.post(
+        "/api/v1/features/shout/runs", {"text": "hello there."}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    event = UsageEvent.objects.get()
+    assert body["result"] == "HELLO THERE." and event.feature == "shout"
+    assert body["usage"]["total_tokens"] == event.total_tokens
+    assert body["id"] == event.request_id == response["X-Request-Id"]
+
+    bad = client.post("/api/v1/features/shout/runs", {}, content_type="application/json")
+    assert bad.status_code == 400 and "text" in bad.json()["error"]["details"]
+    for slug in ("nope", "chat"):
+        missing = client.post(f"/api/v1/features/{slug}/runs", {}, content_type="application/json")
+        assert missing.status_code == 404
