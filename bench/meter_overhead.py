@@ -361,6 +361,48 @@ def stop(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+# --- CPU accounting (Linux /proc): CPU time per request, whatever else runs ---------
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> tuple[int, float]:
+    """(parent pid, CPU seconds) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_seconds(roots: dict[str, int], database: str) -> dict[str, float]:
+    """CPU seconds so far of each root process and its children, and of the
+    PostgreSQL backends serving `database`."""
+    table: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):  # gone meanwhile
+                table[int(entry)] = _proc_stat(int(entry))
+    totals = {}
+    for name, root in roots.items():
+        family = {root}
+        for pid, (ppid, _cpu) in table.items():  # uvicorn workers are direct children
+            if ppid in family:
+                family.add(pid)
+        totals[name] = sum(table[pid][1] for pid in family if pid in table)
+    totals["postgres"] = sum(
+        cpu for pid, (_p, cpu) in table.items() if f" {database} " in _cmdline(pid)
+    )
+    return totals
+
+
 # --- Report --------------------------------------------------------------------------------
 
 
@@ -380,7 +422,14 @@ def overhead(a: Run, b: Run) -> str:
     )
 
 
-async def measure(args, direct: Target, metered: Target, upstream: str) -> None:
+def cpu_line(before: dict[str, float], after: dict[str, float], requests: int) -> str:
+    parts = [
+        f"{name} {1000 * (after[name] - before[name]) / max(requests, 1):.2f}" for name in before
+    ]
+    return "  CPU ms per request: " + ", ".join(parts)
+
+
+async def measure(args, direct: Target, metered: Target, upstream: str, roots=None) -> None:
     print(f"\nPayload: {len(TEXT)} characters of text, length=short, format=paragraph")
     print("(a) = straight to the fake upstream, (b) = metered POST /api/v1/summaries\n")
     for _ in range(3):  # warm both paths (connections, caches, JIT-less but lazy imports)
@@ -388,11 +437,17 @@ async def measure(args, direct: Target, metered: Target, upstream: str) -> None:
         await closed_loop(metered, 20, 200)
     for concurrency in args.concurrency:
         total = args.requests if concurrency > 1 else min(args.requests, 400)
+        database = args.database_url.rsplit("/", 1)[1]
+        cpu0 = cpu_seconds(roots, database)
         a = await closed_loop(direct, concurrency, total)
+        cpu1 = cpu_seconds(roots, database)
         b = await closed_loop(metered, concurrency, total)
+        cpu2 = cpu_seconds(roots, database)
         print(f"concurrency {concurrency}:")
         print(line("(a) direct", a))
+        print(cpu_line(cpu0, cpu1, len(a.latencies)))
         print(line("(b) metered", b))
+        print(cpu_line(cpu1, cpu2, len(b.latencies)))
         print(overhead(a, b))
     print(f"\nfixed rate {args.rate} req/s for {args.seconds} s (open loop):")
     a = await open_loop(direct, args.rate, args.seconds)
@@ -555,7 +610,8 @@ def main() -> None:
             )
             time.sleep(args.serve)
             return
-        arun(measure(args, direct, metered, upstream))
+        roots = {"web": procs[1].pid, "upstream": procs[0].pid}
+        arun(measure(args, direct, metered, upstream, roots))
     finally:
         for proc in reversed(procs):
             stop(proc)
