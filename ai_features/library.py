@@ -74,6 +74,8 @@ async def saved_document_input(request, caller):
     None when the request doesn't name one (the usual text/upload path)."""
     import json
 
+    from django.http.multipartparser import MultiPartParserError
+
     from ai_features import summarize
     from usage.dbpool import run_db
 
@@ -83,8 +85,13 @@ async def saved_document_input(request, caller):
         except (ValueError, UnicodeDecodeError):
             return None  # the usual path explains malformed JSON
         data = data if isinstance(data, dict) else {}
+    elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            data = request.POST
+        except MultiPartParserError:
+            return None  # the usual path explains a broken body
     else:
-        data = request.POST
+        return None
     document_id = data.get("document_id")
     if document_id in (None, ""):
         return None
