@@ -24,6 +24,26 @@ def test_summarize(metered, signed_in_page, owner):
     expect(page.locator("#summary-text")).to_contain_text("Tollgate meters tokens.")
     assert UsageEvent.objects.get().feature == "summarize"
 
+    # A saved document is summarized from its page.
+    page.goto(f"{metered}/documents/")
+    expect(page.get_by_test_id("documents-empty")).to_be_visible()
+    page.get_by_test_id("document-file").set_input_files(
+        files=[
+            {
+                "name": "minutes.md",
+                "mimeType": "text/markdown",
+                "buffer": b"# Minutes\n\nThe board approved the budget.",
+            }
+        ]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_test_id("document-list")).to_contain_text("minutes.md")
+    page.get_by_role("link", name="minutes.md").click()
+    page.get_by_test_id("summarize-document").click()
+    expect(page.get_by_test_id("document-summary")).to_contain_text(
+        "The board approved the budget."
+    )
+
 
 def test_extract_table_downloads_history_and_quota_error(metered, signed_in_page, owner, settings):
     page = signed_in_page(owner)
