@@ -15,6 +15,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from ai_features.documents import extract_text
+from ai_features.library import saved_document_input
 from ai_features.models import Summary
 from ai_features.summarize import SummarizeInput, summarize, validate
 from config.errors import (
@@ -115,7 +116,7 @@ async def _summarize_input(request: HttpRequest) -> SummarizeInput:
 @async_api("POST")
 async def summaries(request: HttpRequest) -> JsonResponse:
     caller = await authenticate(request)
-    inp = await _summarize_input(request)
+    inp = await saved_document_input(request, caller) or await _summarize_input(request)
     outcome = await run_idempotent(
         request=request,
         workspace_id=caller.workspace.pk,

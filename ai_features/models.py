@@ -66,3 +66,6 @@ class Summary(models.Model):
                 "created_at": self.created_at.isoformat(),
             }
         return body
+
+
+from ai_features.models_features import Conversation, Document, Extraction, Message  # noqa: E402, F401

@@ -287,3 +287,9 @@ TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_
 TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
 # Longest input text (typed or extracted), in characters (~50k tokens).
 TOLLGATE_MAX_INPUT_CHARS = env.int("TOLLGATE_MAX_INPUT_CHARS", default=200_000)
+# The model every feature uses unless TOLLGATE_FEATURE_MODELS names one per slug
+# (e.g. TOLLGATE_FEATURE_MODELS="chat=gpt-4.1-mini,extract=gpt-4o-mini").
+TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MODEL)
+TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
+# Most tokens of conversation history sent with a chat message (older ones are left out).
+TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)

@@ -20,7 +20,8 @@ Faults, two ways (see `Fault`):
   carrying it: `[[fault:429]]`, `[[fault:500]]`, `[[fault:503]]`,
   `[[fault:401]]`, `[[fault:context_length]]`, `[[fault:delay:1500]]` (ms),
   `[[fault:cut:3]]` (drop the connection after 3 stream chunks; a plain call is
-  cut mid-body), `[[fault:no_usage]]` (no usage chunk / no usage field).
+  cut mid-body), `[[fault:no_usage]]` (no usage chunk / no usage field),
+  `[[fault:pace:50]]` (a streamed answer sends one chunk every 50 ms).
 Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
 `GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
@@ -263,8 +264,11 @@ class _CutBody:
 class _SSE:
     """A streamed chat completion, chunk by chunk, as OpenAI sends it."""
 
-    def __init__(self, chunks: list[bytes], headers: dict[str, str], cut_after: int | None):
+    def __init__(
+        self, chunks: list[bytes], headers: dict[str, str], cut_after: int | None, pace_ms: int = 0
+    ):
         self.chunks, self.headers, self.cut_after = chunks, headers, cut_after
+        self.pace_ms = pace_ms  # pause between chunks, like a model writing
 
     async def __call__(self, scope, receive, send) -> None:
         raw_headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
@@ -273,7 +277,9 @@ class _SSE:
             if self.cut_after is not None and index >= self.cut_after:
                 return  # connection dropped mid-stream
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if index % 8 == 7:
+            if self.pace_ms:
+                await asyncio.sleep(self.pace_ms / 1000)
+            elif index % 8 == 7:
                 await asyncio.sleep(0)  # let other streams through
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -393,7 +399,13 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             cut = kinds.get("cut")
             headers["content-type"] = "text/event-stream; charset=utf-8"
             headers["cache-control"] = "no-cache"
-            return _SSE(chunks, headers, None if cut is None else (cut.arg or 0))
+            pace = kinds.get("pace")  # features helper: [[fault:pace:MS]] paces the chunks
+            return _SSE(
+                chunks,
+                headers,
+                None if cut is None else (cut.arg or 0),
+                (pace.arg or 0) if pace else 0,
+            )
         payload = {
             "id": completion_id,
             "object": "chat.completion",

@@ -1,0 +1,526 @@
+"""API for extract, chat and documents (API.md "Feature calls").
+
+Endpoints that call the upstream are async (adrf) so a long wait doesn't pin
+a worker; everything goes through `usage.metering`. Reads and small writes are
+plain DRF views. Tenancy: `IsWorkspaceMember` resolves the workspace; private
+objects are looked up with the workspace AND the person, so anyone else's
+conversation or document is a 404."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adrf.views import APIView as AsyncAPIView
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import Perm
+from ai_features import conversations, extractions, library
+from ai_features.models_features import Conversation
+from ai_features.registry import all_features, ensure_allowed, get_feature
+from ai_features.runs import run_feature
+from config.errors import InvalidRequest
+from usage.dbpool import run_db
+
+# --- documentation shapes ---------------------------------------------------------
+
+_usage = inline_serializer(
+    "Usage",
+    {
+        "input_tokens": serializers.IntegerField(),
+        "cached_input_tokens": serializers.IntegerField(),
+        "output_tokens": serializers.IntegerField(),
+        "total_tokens": serializers.IntegerField(),
+    },
+)
+_error = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "details": serializers.DictField(),
+            },
+        )
+    },
+)
+_errors = {
+    400: OpenApiResponse(_error, "invalid_request (details name the fields)"),
+    401: OpenApiResponse(_error, "authentication_required / invalid_api_key"),
+    402: OpenApiResponse(_error, "quota_exceeded / spend_cap_reached"),
+    403: OpenApiResponse(_error, "forbidden (feature not in plan) / workspace_suspended"),
+    413: OpenApiResponse(_error, "payload_too_large"),
+    415: OpenApiResponse(_error, "unsupported_media_type"),
+    422: OpenApiResponse(_error, "content_flagged"),
+    429: OpenApiResponse(_error, "rate_limited"),
+    502: OpenApiResponse(_error, "upstream_error"),
+    503: OpenApiResponse(_error, "upstream_unavailable"),
+    504: OpenApiResponse(_error, "upstream_timeout"),
+}
+_field = inline_serializer(
+    "ExtractField",
+    {
+        "name": serializers.CharField(),
+        "description": serializers.CharField(required=False),
+        "type": serializers.ChoiceField(["string", "number", "boolean", "date"]),
+    },
+)
+_message = inline_serializer(
+    "ChatMessage",
+    {
+        "id": serializers.IntegerField(),
+        "role": serializers.ChoiceField(["user", "assistant"]),
+        "content": serializers.CharField(),
+        "status": serializers.ChoiceField(["complete", "stopped", "failed"]),
+        "created_at": serializers.DateTimeField(),
+        "omitted_messages": serializers.IntegerField(),
+        "usage": _usage,
+    },
+)
+_chat = inline_serializer(
+    "Chat",
+    {
+        "id": serializers.IntegerField(),
+        "title": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+    },
+)
+_document = inline_serializer(
+    "Document",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "kind": serializers.ChoiceField(["txt", "md", "pdf", "docx"]),
+        "size": serializers.IntegerField(),
+        "pages": serializers.IntegerField(allow_null=True),
+        "created_at": serializers.DateTimeField(),
+    },
+)
+
+
+def caller_for(request):
+    """The meter's view of who is calling, from what IsWorkspaceMember resolved."""
+    from usage.metering import Caller
+
+    key = request.auth if hasattr(request.auth, "workspace") else None
+    return Caller(
+        workspace=request.workspace, user=request.user, membership=request.membership, api_key=key
+    )
+
+
+def body(request) -> dict:
+    data = request.data
+    if hasattr(data, "dict"):  # QueryDict from a form / multipart body
+        data = {k: data.get(k) for k in data}
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return data
+
+
+class FeatureView:
+    required_perm = Perm.USE_FEATURES
+
+
+# --- the registry -------------------------------------------------------------------
+
+
+class FeaturesView(APIView):
+    @extend_schema(
+        operation_id="features_list",
+        summary="The features this API sells, and whether your plan includes each",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        from usage.limits import get_workspace_limits
+
+        limits = get_workspace_limits(request.workspace)
+        return Response(
+            {
+                "results": [
+                    {
+                        "slug": f.slug,
+                        "name": f.name,
+                        "description": f.description,
+                        "model": f.model,
+                        "max_output_tokens": f.max_output_tokens,
+                        "included_in_plan": limits.allows_feature(f.slug),
+                    }
+                    for f in all_features()
+                ]
+            }
+        )
+
+
+class FeatureRunView(FeatureView, AsyncAPIView):
+    """Any registered feature, by slug: what makes a new feature module usable
+    over the API without writing an endpoint for it."""
+
+    @extend_schema(
+        operation_id="features_run",
+        summary="Run any registered feature with its own input (metered)",
+        description=(
+            "The body is the feature's input (see its documentation); the answer is "
+            "`{id, result, model, usage}`. Summarize, extract and chat also have their "
+            "own endpoints (`/summaries`, `/extractions`, `/chats`)."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT, **_errors, 404: OpenApiResponse(_error, "not_found")},
+    )
+    async def post(self, request, slug):
+        from usage.idempotency import Outcome, fingerprint_of, run_idempotent
+
+        feature = _runnable(slug)
+        await run_db(ensure_allowed, feature, request.workspace)
+        data = body(request)
+        value = feature.validate(data)
+        caller = caller_for(request)
+
+        async def produce(claim):
+            def store(event, result, usage, attempts):
+                answer = {"id": event.request_id, "result": result, "model": event.model}
+                answer["usage"] = usage
+                if claim is not None:
+                    claim.store(status=201, body=answer, request_id=event.request_id)
+                return answer
+
+            run = await run_feature(caller=caller, feature=feature, value=value, store=store)
+            return Outcome(201, run.record, run.request_id)
+
+        outcome = await run_idempotent(
+            request=request,
+            workspace_id=caller.workspace.pk,
+            fingerprint=fingerprint_of(feature.slug, data),
+            produce=produce,
+        )
+        return outcome_response(outcome)
+
+
+def _runnable(slug: str):
+    from config.errors import NotFound
+
+    try:
+        feature = get_feature(slug)
+    except KeyError:
+        raise NotFound(f"There is no feature “{slug[:40]}”.") from None
+    if slug == "chat":  # conversations have their own resource
+        raise NotFound("Chat works on conversations: use /api/v1/chats.")
+    return feature
+
+
+# --- extract ---------------------------------------------------------------------
+
+
+class ExtractionsView(FeatureView, AsyncAPIView):
+    @extend_schema(
+        operation_id="extractions_create",
+        summary="Extract typed fields from text or a document",
+        description=(
+            "JSON `{text, fields}` or multipart with `document` (a .txt/.md/.pdf/.docx "
+            "file) or `document_id` (an uploaded document) and `fields` as JSON text. "
+            "The answer is validated against the fields; a malformed answer is retried "
+            "once (both attempts are metered), then 502 upstream_error."
+        ),
+        request=inline_serializer(
+            "ExtractionRequest",
+            {
+                "text": serializers.CharField(required=False),
+                "document_id": serializers.IntegerField(required=False),
+                "document": serializers.FileField(required=False),
+                "fields": _field,
+            },
+        ),
+        responses={
+            201: inline_serializer(
+                "Extraction",
+                {
+                    "id": serializers.IntegerField(),
+                    "data": serializers.DictField(),
+                    "model": serializers.CharField(),
+                    "usage": _usage,
+                },
+            ),
+            **_errors,
+        },
+    )
+    async def post(self, request):
+        from usage.idempotency import run_idempotent
+
+        await run_db(ensure_allowed, "extract", request.workspace)
+        data = body(request)
+        document, source_name = None, ""
+        upload = request.FILES.get("document")
+        if data.get("document_id") not in (None, ""):
+            document = await run_db(
+                library.get_document,
+                workspace=request.workspace,
+                user=request.user,
+                pk=data["document_id"],
+            )
+        elif upload is not None:
+            from ai_features.documents import extract_text
+
+            parsed = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
+            data = {**data, "text": parsed.text}
+            source_name = parsed.filename
+        value = extractions.extract_input(data=data, document=document)
+        caller = caller_for(request)
+        outcome = await run_idempotent(
+            request=request,
+            workspace_id=caller.workspace.pk,
+            fingerprint=extractions.fingerprint(value, document),
+            produce=lambda claim: _extract(caller, value, document, source_name, claim),
+        )
+        return outcome_response(outcome)
+
+
+async def _extract(caller, value, document, source_name, claim):
+    from usage.idempotency import Outcome
+
+    extraction = await extractions.extraction_run(
+        caller=caller, value=value, document=document, source_name=source_name, claim=claim
+    )
+    return Outcome(201, extractions.extraction_as_dict(extraction), extraction.request_id)
+
+
+def outcome_response(outcome) -> Response:
+    response = Response(outcome.body, status=outcome.status)
+    response["X-Request-Id"] = outcome.request_id
+    if outcome.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+class ExtractionDetailView(FeatureView, APIView):
+    @extend_schema(
+        operation_id="extractions_retrieve",
+        summary="One of your extractions",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+    )
+    def get(self, request, pk):
+        extraction = extractions.get_extraction(
+            workspace=request.workspace, user=request.user, pk=pk
+        )
+        return Response({**extractions.extraction_as_dict(extraction), "fields": extraction.fields})
+
+
+# --- chat ------------------------------------------------------------------------
+
+
+class ChatPagination(CursorPagination):
+    ordering = ("-updated_at", "-pk")
+    page_size = 50
+
+
+def chat_as_dict(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "title": conversation.title,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+
+
+message_as_dict = conversations.message_as_dict
+
+
+class ChatsView(FeatureView, APIView):
+    @extend_schema(
+        operation_id="chats_list",
+        summary="Your conversations, most recently active first (cursor-paginated)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        paginator = ChatPagination()
+        page = paginator.paginate_queryset(
+            conversations.conversations_for(workspace=request.workspace, user=request.user),
+            request,
+            view=self,
+        )
+        return paginator.get_paginated_response([chat_as_dict(c) for c in page])
+
+    @extend_schema(
+        operation_id="chats_create",
+        summary="Start a conversation",
+        request=inline_serializer("ChatCreate", {"title": serializers.CharField(required=False)}),
+        responses={201: _chat, **{k: _errors[k] for k in (400, 401, 403)}},
+    )
+    def post(self, request):
+        ensure_allowed("chat", request.workspace)
+        conversation = conversations.conversation_create(
+            workspace=request.workspace, owner=request.user, title=body(request).get("title")
+        )
+        data = chat_as_dict(conversation)
+        del data["updated_at"]
+        return Response(data, status=201)
+
+
+class ChatDetailView(FeatureView, APIView):
+    def _get(self, request, pk) -> Conversation:
+        return conversations.get_conversation(workspace=request.workspace, user=request.user, pk=pk)
+
+    @extend_schema(
+        operation_id="chats_retrieve",
+        summary="A conversation with its messages",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+    )
+    def get(self, request, pk):
+        conversation = self._get(request, pk)
+        messages = conversations.conversation_messages(conversation=conversation)
+        return Response(
+            {**chat_as_dict(conversation), "messages": [message_as_dict(m) for m in messages]}
+        )
+
+    @extend_schema(
+        operation_id="chats_rename",
+        summary="Rename a conversation",
+        request=inline_serializer("ChatRename", {"title": serializers.CharField()}),
+        responses={200: _chat},
+    )
+    def patch(self, request, pk):
+        conversation = conversations.conversation_rename(
+            conversation=self._get(request, pk), title=body(request).get("title")
+        )
+        return Response(chat_as_dict(conversation))
+
+    @extend_schema(
+        operation_id="chats_destroy", summary="Delete a conversation", responses={204: None}
+    )
+    def delete(self, request, pk):
+        conversations.conversation_delete(conversation=self._get(request, pk))
+        return Response(status=204)
+
+
+class ChatMessagesView(FeatureView, AsyncAPIView):
+    @extend_schema(
+        operation_id="chats_messages_create",
+        summary="Send a message and get the answer",
+        description=(
+            "With `stream: false` the answer comes as JSON `{id, role, content, usage}`. "
+            "With `stream: true` the response is `text/event-stream`: `delta` events "
+            "(`{text}`), one `usage` event, then `done` (`{id, status, omitted_messages, "
+            "title}`); the request id is in `X-Request-Id`. Errors before the answer starts are "
+            "ordinary JSON errors; a failure mid-answer sends an `error` event before "
+            "`usage` and `done`. Closing the connection stops the answer; the tokens "
+            "already used are still recorded. Earlier messages that don't fit the "
+            "model's context are left out (`omitted_messages`)."
+        ),
+        request=inline_serializer(
+            "ChatMessageCreate",
+            {"content": serializers.CharField(), "stream": serializers.BooleanField(default=False)},
+        ),
+        responses={200: _message, **_errors, 404: OpenApiResponse(_error, "not_found")},
+    )
+    async def post(self, request, pk):
+        await run_db(ensure_allowed, "chat", request.workspace)
+        turn = get_feature("chat").validate(body(request))
+        conversation = await run_db(
+            conversations.get_conversation, workspace=request.workspace, user=request.user, pk=pk
+        )
+        caller = caller_for(request)
+        if not turn.stream:
+            from usage.idempotency import fingerprint_of, run_idempotent
+
+            outcome = await run_idempotent(
+                request=request,
+                workspace_id=caller.workspace.pk,
+                fingerprint=fingerprint_of("chat", conversation.pk, turn.content),
+                produce=lambda claim: _reply(caller, conversation, turn, claim),
+            )
+            return outcome_response(outcome)
+        started = await conversations.chat_reply_stream(
+            caller=caller, conversation=conversation, turn=turn
+        )
+        response = StreamingHttpResponse(started.events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
+        response["X-Request-Id"] = started.request_id
+        return response
+
+
+async def _reply(caller, conversation, turn, claim):
+    from usage.idempotency import Outcome
+
+    message = await conversations.chat_reply(
+        caller=caller, conversation=conversation, turn=turn, claim=claim
+    )
+    return Outcome(200, message_as_dict(message), message.request_id)
+
+
+# --- documents -------------------------------------------------------------------
+
+
+class DocumentPagination(CursorPagination):
+    ordering = ("-created_at", "-pk")
+    page_size = 50
+
+
+class DocumentsView(FeatureView, APIView):
+    @extend_schema(
+        operation_id="documents_list",
+        summary="Your uploaded documents (cursor-paginated)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        paginator = DocumentPagination()
+        page = paginator.paginate_queryset(
+            library.documents_for(workspace=request.workspace, user=request.user),
+            request,
+            view=self,
+        )
+        return paginator.get_paginated_response([library.document_as_dict(d) for d in page])
+
+    @extend_schema(
+        operation_id="documents_create",
+        summary="Upload a document (.txt, .md, .pdf, .docx)",
+        description=(
+            "Multipart with `document`. Limits (settings): .txt, .md, .pdf or .docx up to "
+            "TOLLGATE_MAX_UPLOAD_BYTES (10 MB), PDFs up to TOLLGATE_MAX_PDF_PAGES (50) pages, "
+            "text up to TOLLGATE_MAX_INPUT_CHARS (200,000) characters → 413; other types → "
+            "415; empty, damaged, password-protected or image-only files → 400. The type is "
+            "checked by content. Only the uploader can see a document (others get 404)."
+        ),
+        request={
+            "multipart/form-data": inline_serializer(
+                "DocumentUpload", {"document": serializers.FileField()}
+            )
+        },
+        responses={201: _document, **{k: _errors[k] for k in (400, 401, 413, 415)}},
+    )
+    def post(self, request):
+        upload = request.FILES.get("document")
+        if upload is None:
+            raise InvalidRequest(
+                "Attach a file in the “document” field (multipart/form-data).",
+                details={"document": ["Required."]},
+            )
+        document = library.document_upload(
+            workspace=request.workspace, user=request.user, upload=upload
+        )
+        return Response(library.document_as_dict(document), status=201)
+
+
+class DocumentDetailView(FeatureView, APIView):
+    def _get(self, request, pk):
+        return library.get_document(workspace=request.workspace, user=request.user, pk=pk)
+
+    @extend_schema(
+        operation_id="documents_retrieve",
+        summary="A document with its extracted text",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+    )
+    def get(self, request, pk):
+        return Response(library.document_as_dict(self._get(request, pk), with_text=True))
+
+    @extend_schema(
+        operation_id="documents_destroy", summary="Delete a document", responses={204: None}
+    )
+    def delete(self, request, pk):
+        library.document_delete(document=self._get(request, pk))
+        return Response(status=204)

@@ -1,0 +1,1 @@
+"""One module per feature the product sells; see `ai_features.registry`."""

@@ -1,0 +1,132 @@
+"""Run a registered feature once through the meter — the only way features
+reach the upstream (`usage.metering`). A malformed answer is asked for again
+as many times as the feature declares; every attempt is metered on its own
+(each is a separate upstream call with its own usage event)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ai_features.registry import Feature, MalformedAnswer, ensure_allowed
+from config.errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+@dataclass
+class FeatureRun:
+    result: Any
+    model: str
+    request_id: str  # of the attempt whose answer was used
+    completions: list[Any] = field(default_factory=list)
+    record: Any = None  # what `store` returned
+
+    @property
+    def attempts(self) -> int:
+        return len(self.completions)
+
+    def usage(self) -> dict[str, int]:
+        """What this call cost, all attempts together (what the ledger holds)."""
+        totals = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+        for completion in self.completions:
+            for key in totals:
+                totals[key] += getattr(completion.usage, key)
+        totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
+        return totals
+
+
+async def check_allowed(feature: Feature | str, workspace) -> Feature:
+    from usage.dbpool import run_db
+
+    return await run_db(ensure_allowed, feature, workspace)
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    reason: str
+
+
+def _usage_with(run: FeatureRun, event) -> dict[str, int]:
+    """The run's usage including `event`, whose Completion doesn't exist yet."""
+    usage = run.usage()
+    for key in ("input_tokens", "cached_input_tokens", "output_tokens"):
+        usage[key] += getattr(event, key)
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    return usage
+
+
+async def run_feature(
+    *,
+    caller,
+    feature: Feature,
+    value: Any,
+    request_id: str | None = None,
+    moderation_text: str | None = None,
+    store: Callable[[Any, Any, dict[str, int], int], Any] | None = None,
+) -> FeatureRun:
+    """Call the meter until the answer parses (at most 1 + answer_retries times).
+
+    `store(event, result, usage, attempts)` runs inside the meter's charging transaction
+    of the attempt whose answer parsed (usage: all attempts so far), so the
+    feature's result and its charge are written together; its return value
+    becomes `run.record`."""
+    from usage import metering
+
+    await check_allowed(feature, caller.workspace)
+    base_id = request_id or new_request_id()
+    run = FeatureRun(result=None, model=feature.model, request_id=base_id)
+
+    def on_recorded(event, text: str):
+        try:
+            result = feature.parse(text, value)
+        except MalformedAnswer as exc:
+            return _Malformed(str(exc))
+        if store is None:
+            return (result, None)
+        return (result, store(event, result, _usage_with(run, event), run.attempts + 1))
+
+    for attempt in range(feature.answer_retries + 1):
+        attempt_id = base_id if attempt == 0 else f"{base_id}-retry{attempt}"
+        completion = await metering.complete(
+            caller=caller,
+            feature=feature.slug,
+            messages=feature.build_messages(value),
+            max_output_tokens=feature.output_limit(value),
+            model=feature.model,
+            response_format=feature.response_format(value),
+            request_id=attempt_id,
+            moderation_text=moderation_text,
+            on_recorded=on_recorded,
+        )
+        run.completions.append(completion)
+        if isinstance(completion.record, _Malformed):
+            logger.warning(
+                "malformed answer",
+                extra={
+                    "feature": feature.slug,
+                    "request_id": attempt_id,
+                    "reason": completion.record.reason,
+                },
+            )
+            continue
+        run.result, run.record = completion.record
+        run.model, run.request_id = completion.model, completion.request_id
+        return run
+    raise UpstreamError(
+        f"The model's answer did not have the requested shape, {run.attempts} times in a row. "
+        "Try again, or make the fields simpler and their descriptions clearer. "
+        "The tokens those attempts used were counted.",
+        details={
+            "attempts": run.attempts,
+            "request_ids": [c.request_id for c in run.completions],
+            "usage": run.usage(),
+        },
+    )
