@@ -219,7 +219,30 @@ TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 # (meter settings continue here)
 
 # --- Tollgate: billing ------------------------------------------------------------
-# (billing settings go here)
+# Billing answers the meter's "what may this workspace do now" (usage/limits.py).
+TOLLGATE_LIMITS_PROVIDER = env(
+    "TOLLGATE_LIMITS_PROVIDER", default="billing.limits.workspace_limits"
+)
+# Stripe: empty key = not configured; billing pages then say so instead of failing.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Point the SDK at a Stripe-compatible server (tests, local demo); empty = api.stripe.com.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="")  # empty = the SDK's pinned version
+# The tier a workspace is on without a paid subscription.
+BILLING_FREE_TIER_SLUG = env("BILLING_FREE_TIER_SLUG", default="free")
+# The Stripe Billing Meter that metered-overage tiers report tokens to.
+BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollgate_overage_tokens")
+BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "billing-send-overage-reports": {
+        "task": "billing.tasks.send_pending_overage_reports",
+        "schedule": 300.0,
+    },
+}
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)

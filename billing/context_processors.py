@@ -1,0 +1,25 @@
+"""The billing banner: shown to everyone in a workspace whose stop-and-ask quota
+is used up (owners and admins get the upgrade button, members are told whom to ask)."""
+
+from __future__ import annotations
+
+from django.utils.functional import SimpleLazyObject
+
+
+def _banner(request):
+    workspace = getattr(request, "workspace", None)
+    membership = getattr(request, "membership", None)
+    if workspace is None or membership is None:
+        return None
+    from billing.selectors import period_usage
+
+    usage = period_usage(workspace)
+    if not usage.is_exhausted:
+        return None
+    from accounts.roles import Perm
+
+    return {"usage": usage, "can_upgrade": membership.can(Perm.MANAGE_BILLING)}
+
+
+def billing(request):
+    return {"billing_banner": SimpleLazyObject(lambda: _banner(request) or {})}

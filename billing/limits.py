@@ -1,0 +1,111 @@
+"""Billing's answer to the meter's one question (usage/limits.py): what may this
+workspace do right now? Also the meter's `usage_recorded(event)` hook, which
+runs inside the transaction that records a usage event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Workspace
+from billing.models import Subscription, Tier
+from usage.limits import WorkspaceLimits, _month_bounds, default_limits
+
+
+def free_tier() -> Tier | None:
+    return Tier.objects.filter(slug=settings.BILLING_FREE_TIER_SLUG).first()
+
+
+def subscription_for(workspace: Workspace) -> Subscription | None:
+    return (
+        Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier")
+        .filter(workspace=workspace)
+        .first()
+    )
+
+
+def effective_tier(sub: Subscription | None, now: datetime) -> tuple[Tier | None, bool]:
+    """The tier whose quota applies now, and whether it is a paid subscription's.
+
+    A paid tier applies while Stripe says the subscription is in good standing and
+    its period has not run out. A cancellation (or downgrade) set for the period
+    end applies once that moment passes, even before Stripe's webhook arrives."""
+    if sub is None or not sub.is_paid or sub.tier is None:
+        return free_tier(), False
+    ended = sub.current_period_end is not None and now >= sub.current_period_end
+    if ended and sub.cancel_at_period_end:
+        return free_tier(), False
+    if ended and sub.scheduled_tier is not None:
+        return sub.scheduled_tier, True
+    return sub.tier, True
+
+
+def current_period(sub: Subscription | None, paid: bool, now: datetime):
+    """Stripe's period for paid tiers; the calendar month (UTC) on the free tier."""
+    if paid and sub and sub.current_period_start and sub.current_period_end:
+        if sub.current_period_start <= now < sub.current_period_end:
+            return sub.current_period_start, sub.current_period_end
+    return _month_bounds(now)
+
+
+def overage_allowance(tier: Tier, sub: Subscription | None) -> int | None:
+    """Tokens past the included amount that the workspace's spend cap allows."""
+    cap = sub.overage_spend_cap if sub and sub.overage_spend_cap is not None else None
+    if cap is None:
+        cap = tier.overage_spend_cap
+    if cap is None or tier.overage_price_per_million <= 0:
+        return None
+    tokens = (cap * Decimal(1_000_000) / tier.overage_price_per_million).to_integral_value(
+        ROUND_FLOOR
+    )
+    return int(tokens)
+
+
+def upgrade_url(next_tier: Tier | None) -> str:
+    url = reverse("billing:upgrade")
+    return f"{url}?plan={next_tier.slug}" if next_tier else url
+
+
+def limits_for_tier(
+    tier: Tier, sub: Subscription | None, start: datetime, end: datetime
+) -> WorkspaceLimits:
+    next_tier = tier.next_tier if tier.next_tier and not tier.next_tier.is_archived else None
+    return WorkspaceLimits(
+        plan=tier.slug,
+        plan_name=tier.name,
+        included_tokens=tier.included_tokens,
+        period_start=start,
+        period_end=end,
+        overage_policy="metered" if tier.is_metered else "stop",
+        overage_token_allowance=overage_allowance(tier, sub) if tier.is_metered else 0,
+        overage_price_per_million=tier.overage_price_per_million,
+        rpm_limit=tier.rpm_limit,
+        tpm_limit=tier.tpm_limit,
+        features=frozenset(tier.features or ()),
+        next_plan=next_tier.slug if next_tier else None,
+        upgrade_url=upgrade_url(next_tier),
+    )
+
+
+def workspace_limits(workspace: Workspace) -> WorkspaceLimits:
+    """TOLLGATE_LIMITS_PROVIDER: the tier and period from the subscription, the
+    free tier when there is none (settings' defaults if no tiers are defined)."""
+    now = timezone.now()
+    sub = subscription_for(workspace)
+    tier, paid = effective_tier(sub, now)
+    if tier is None:
+        return default_limits(workspace)
+    start, end = current_period(sub, paid, now)
+    return limits_for_tier(tier, sub, start, end)
+
+
+def usage_recorded(event) -> None:
+    """Called by the meter inside the transaction that records `event`: queue
+    metered overage for Stripe and send usage alerts."""
+    from billing.services.usage_hooks import on_usage_recorded
+
+    on_usage_recorded(event)

@@ -1,0 +1,77 @@
+"""Runs inside the meter's recording transaction (usage.limits.notify_usage_recorded),
+where the meter holds the workspace's counter row locked, so the counter read
+here already includes this event and concurrent events for the workspace wait.
+
+- Metered-overage tiers: the tokens of this event past the included amount go to
+  the OverageReport outbox; a task sends them to Stripe after commit.
+- Usage alerts at 50/80/100 % of the included tokens, once per period."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from billing.limits import subscription_for, workspace_limits
+from billing.models import BillingNotice, OverageReport
+from billing.selectors import used_tokens
+
+
+def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
+    used_before = used_after - event_tokens
+    return max(0, used_after - included) - max(0, used_before - included)
+
+
+def _queue_overage(event, tokens: int, limits) -> None:
+    from billing.tasks import send_overage_report
+
+    sub = subscription_for(event.workspace)
+    if sub is None or not sub.stripe_customer_id:
+        return
+    report = OverageReport.objects.create(
+        workspace_id=event.workspace_id,
+        usage_event_id=event.pk,
+        tokens=tokens,
+        stripe_customer_id=sub.stripe_customer_id,
+        period_start=limits.period_start,
+    )
+    transaction.on_commit(lambda: send_overage_report.delay(report.pk), robust=True)
+
+
+def claim_notice(*, workspace_id: int, kind: str, period_start) -> bool:
+    """True the first time (workspace, kind, period) is claimed; a savepoint keeps
+    a duplicate from spoiling the caller's transaction."""
+    try:
+        with transaction.atomic():
+            BillingNotice.objects.create(
+                workspace_id=workspace_id, kind=kind, period_start=period_start
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _alerts(event, used_after: int, limits) -> None:
+    from billing.tasks import send_usage_alert
+
+    if not limits.included_tokens:
+        return
+    before = (used_after - event.total_tokens) * 100 / limits.included_tokens
+    after = used_after * 100 / limits.included_tokens
+    for threshold in settings.BILLING_USAGE_ALERT_THRESHOLDS:
+        if before < threshold <= after and claim_notice(
+            workspace_id=event.workspace_id,
+            kind=f"usage_{threshold}",
+            period_start=limits.period_start,
+        ):
+            args = (event.workspace_id, threshold, limits.period_start.isoformat())
+            transaction.on_commit(lambda a=args: send_usage_alert.delay(*a), robust=True)
+
+
+def on_usage_recorded(event) -> None:
+    limits = workspace_limits(event.workspace)
+    used_after, _reserved = used_tokens(event.workspace, limits)
+    if limits.overage_policy == "metered":
+        tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
+        if tokens > 0:
+            _queue_overage(event, tokens, limits)
+    _alerts(event, used_after, limits)
