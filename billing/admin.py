@@ -23,11 +23,23 @@ class TierForm(forms.ModelForm):
 
     class Meta:
         model = Tier
-        exclude = [
-            "stripe_product_id",
-            "stripe_price_id",
-            "stripe_overage_price_id",
-            "stripe_synced_at",
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "monthly_price",
+            "currency",
+            "included_tokens",
+            "rpm_limit",
+            "tpm_limit",
+            "features",
+            "next_tier",
+            "overage_policy",
+            "overage_price_per_million",
+            "overage_spend_cap",
+            "is_public",
+            "is_archived",
+            "sort_order",
         ]
 
 

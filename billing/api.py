@@ -62,7 +62,7 @@ class PlansApi(APIView):
 def subscription_data(request: Request, sub: Subscription | None) -> dict:
     usage = selectors.period_usage(request.workspace)
     limits = usage.limits
-    tier, paid = effective_tier(sub, timezone.now())
+    _tier, paid = effective_tier(sub, timezone.now())
     return {
         "plan": limits.plan,
         "plan_name": limits.plan_name,

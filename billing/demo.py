@@ -51,7 +51,7 @@ NEXT = {"free": "pro", "pro": "team"}
 def seed() -> list[str]:
     tiers = {}
     for spec in DEMO_TIERS:
-        tier, created = Tier.objects.get_or_create(slug=spec["slug"], defaults=spec)
+        tier, _created = Tier.objects.get_or_create(slug=spec["slug"], defaults=spec)
         tiers[tier.slug] = tier
     for slug, next_slug in NEXT.items():
         if tiers[slug].next_tier_id is None:

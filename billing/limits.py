@@ -46,9 +46,9 @@ def effective_tier(sub: Subscription | None, now: datetime) -> tuple[Tier | None
 
 def current_period(sub: Subscription | None, paid: bool, now: datetime):
     """Stripe's period for paid tiers; the calendar month (UTC) on the free tier."""
-    if paid and sub and sub.current_period_start and sub.current_period_end:
-        if sub.current_period_start <= now < sub.current_period_end:
-            return sub.current_period_start, sub.current_period_end
+    start, end = (sub.current_period_start, sub.current_period_end) if sub else (None, None)
+    if paid and start and end and start <= now < end:
+        return start, end
     return _month_bounds(now)
 
 

@@ -220,7 +220,8 @@ class ConsentRecord(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.user_email}: {self.from_tier or 'free'} → {self.to_tier} ({self.created_at:%Y-%m-%d})"
+        change = f"{self.from_tier or 'free'} → {self.to_tier}"
+        return f"{self.user_email}: {change} ({self.created_at:%Y-%m-%d})"
 
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None or not self._state.adding:
@@ -279,6 +280,9 @@ class OverageReport(models.Model):
     class Meta:
         ordering = ["created_at", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.tokens} overage tokens for usage event {self.usage_event_id}"
+
     @property
     def identifier(self) -> str:
         return f"usage-{self.usage_event_id}"
@@ -301,3 +305,6 @@ class BillingNotice(models.Model):
                 fields=["workspace", "kind", "period_start"], name="one_notice_per_period"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.workspace} ({self.period_start:%Y-%m-%d})"
