@@ -211,6 +211,19 @@ TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7
 # --- Tollgate: usage (the meter) -------------------------------------------------
 # Set by the run command when it starts the local demo upstream (no OPENAI_API_KEY).
 OPENAI_DEMO_UPSTREAM = env.bool("OPENAI_DEMO_UPSTREAM", default=False)
+# The model provider (usage/upstream.py): any OpenAI-compatible server. The key is
+# the operator's one org key; it never leaves the SDK client (no log, no page).
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None  # None: api.openai.com
+OPENAI_ORG_ID = env("OPENAI_ORG_ID", default="") or None
+OPENAI_PROJECT_ID = env("OPENAI_PROJECT_ID", default="") or None
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)  # per attempt
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)  # 429 / 5xx / connection
+OPENAI_MAX_CONNECTIONS = env.int("OPENAI_MAX_CONNECTIONS", default=2000)  # per process
+# "max_completion_tokens" (current API) or "max_tokens" (older compatible servers).
+OPENAI_MAX_TOKENS_PARAM = env("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
+OPENAI_DEFAULT_MODEL = env("OPENAI_DEFAULT_MODEL", default="gpt-4o-mini")
+OPENAI_MODERATION_MODEL = env("OPENAI_MODERATION_MODEL", default="omni-moderation-latest")
 # Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
 TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
 TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)

@@ -1,0 +1,122 @@
+"""Looking up our API keys: `tg_live_<43 url-safe chars>`, stored as a sha256
+hash with a visible prefix. Lookups are cached in Redis for a short time (the
+hot path does no query for a known key); every change that could stop a key
+working deletes its cache entry (usage.signals)."""
+
+from __future__ import annotations
+
+import pickle
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Membership, User, Workspace
+from config.errors import InvalidApiKey
+from usage.models import KEY_PREFIX, ApiKey, hash_secret
+from usage.redis_client import async_redis, sync_redis
+
+CACHE_PREFIX = "tg:apikey:"
+VISIBLE_CHARS = 12  # "tg_live_" + 4 random chars
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 43 chars, 256 bits
+
+
+def visible_prefix(secret: str) -> str:
+    return secret[:VISIBLE_CHARS]
+
+
+@dataclass(frozen=True)
+class KeyContext:
+    """Everything a request needs about a key, with no further query."""
+
+    api_key: ApiKey
+    workspace: Workspace
+    user: User
+    membership: Membership
+
+
+def _cache_key(key_hash: str) -> str:
+    return CACHE_PREFIX + key_hash
+
+
+def parse_bearer(header: str) -> str | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _load(key_hash: str) -> KeyContext | None:
+    key = (
+        ApiKey.objects.select_related("workspace", "membership", "membership__user")
+        .filter(key_hash=key_hash)
+        .first()
+    )
+    if key is None or key.membership is None or key.membership.workspace_id != key.workspace_id:
+        return None
+    membership = key.membership
+    return KeyContext(
+        api_key=key, workspace=key.workspace, user=membership.user, membership=membership
+    )
+
+
+def _check(ctx: KeyContext | None) -> KeyContext:
+    if ctx is None:
+        raise InvalidApiKey()
+    key = ctx.api_key
+    if key.revoked_at is not None:
+        raise InvalidApiKey("This API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        raise InvalidApiKey("This API key has expired.")
+    return ctx
+
+
+def _validate_shape(secret: str) -> str:
+    if not secret.startswith(KEY_PREFIX) or len(secret) < len(KEY_PREFIX) + 32:
+        raise InvalidApiKey()
+    return hash_secret(secret)
+
+
+def lookup_key(secret: str) -> KeyContext:
+    """Sync lookup (DRF views)."""
+    key_hash = _validate_shape(secret)
+    raw = sync_redis().get(_cache_key(key_hash))
+    if raw is not None:
+        return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
+    ctx = _load(key_hash)
+    sync_redis().set(_cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS)
+    return _check(ctx)
+
+
+async def alookup_key(secret: str) -> KeyContext:
+    """Async lookup for the hot path: one Redis GET when cached."""
+    from usage.dbpool import run_db
+
+    key_hash = _validate_shape(secret)
+    client = async_redis()
+    raw = await client.get(_cache_key(key_hash))
+    if raw is not None:
+        return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
+    ctx = await run_db(_load, key_hash)
+    await client.set(
+        _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
+    )
+    return _check(ctx)
+
+
+def forget_keys(key_hashes: list[str]) -> None:
+    if key_hashes:
+        sync_redis().delete(*[_cache_key(h) for h in key_hashes])
+
+
+async def due_for_touch(key_id: int) -> bool:
+    """True at most once a minute per key: last_used_at is written that often."""
+    return bool(
+        await async_redis().set(
+            f"tg:apikey-touched:{key_id}", 1, nx=True, ex=settings.TOLLGATE_KEY_TOUCH_SECONDS
+        )
+    )

@@ -1,0 +1,104 @@
+"""RPM and TPM limits per key and per workspace, in Redis, shared by every
+process and host. One Lua script checks every applicable limit and, only if
+all fit, counts the request in all of them — atomically.
+
+Windows are a sliding-window approximation over fixed one-minute buckets:
+`previous * (1 - elapsed fraction) + current`, the classic two-bucket
+estimate (no burst of 2x at a window edge, two keys per limit)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from config.errors import RateLimited
+from usage.redis_client import async_redis
+
+WINDOW_SECONDS = 60
+
+_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local win = tonumber(ARGV[1])
+local cur_start = math.floor(now / win) * win
+local elapsed = (now - cur_start) / win
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[i * 2])
+  local cost = tonumber(ARGV[i * 2 + 1])
+  local cur = tonumber(redis.call('GET', KEYS[i] .. ':' .. cur_start) or '0')
+  local prev = tonumber(redis.call('GET', KEYS[i] .. ':' .. (cur_start - win)) or '0')
+  if prev * (1 - elapsed) + cur + cost > limit then
+    local wait = cur_start + win - now
+    if cur + cost <= limit and prev > 0 then
+      local needed = 1 - (limit - cur - cost) / prev
+      wait = math.max(0, (needed - elapsed) * win)
+    end
+    return {i, tostring(wait)}
+  end
+end
+for i = 1, #KEYS do
+  local k = KEYS[i] .. ':' .. cur_start
+  redis.call('INCRBY', k, tonumber(ARGV[i * 2 + 1]))
+  redis.call('EXPIRE', k, win * 2 + 5)
+end
+return {0, tostring(cur_start)}
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str  # "key_rpm", "key_tpm", "workspace_rpm", "workspace_tpm"
+    redis_key: str
+    limit: int
+    cost: int
+
+
+def limits_for(
+    *,
+    workspace_id: int,
+    key,
+    workspace_rpm: int | None,
+    workspace_tpm: int | None,
+    tokens: int,
+) -> list[Limit]:
+    wanted = []
+    if key is not None:
+        wanted += [("key_rpm", f"k{key.pk}:r", key.rpm_limit, 1)]
+        wanted += [("key_tpm", f"k{key.pk}:t", key.tpm_limit, tokens)]
+    wanted += [("workspace_rpm", f"w{workspace_id}:r", workspace_rpm, 1)]
+    wanted += [("workspace_tpm", f"w{workspace_id}:t", workspace_tpm, tokens)]
+    return [Limit(n, f"tg:rl:{k}", lim, c) for n, k, lim, c in wanted if lim is not None]
+
+
+async def hit(limits: list[Limit]) -> int | None:
+    """Count one request against every limit, or raise 429 rate_limited.
+    Returns the window the tokens were counted in (for `adjust_tokens`)."""
+    if not limits:
+        return None
+    client = async_redis()
+    args: list = [WINDOW_SECONDS]
+    for limit in limits:
+        args += [limit.limit, limit.cost]
+    index, value = await client.eval(_SCRIPT, len(limits), *[x.redis_key for x in limits], *args)
+    if int(index) == 0:
+        return int(float(value))
+    refused = limits[int(index) - 1]
+    retry_after = max(1, math.ceil(float(value)))
+    unit = "requests" if refused.name.endswith("rpm") else "tokens"
+    raise RateLimited(
+        f"Rate limit reached: {refused.limit} {unit} per minute "
+        f"({refused.name.replace('_', ' ')}). Retry after {retry_after} s.",
+        details={"limit": refused.name, "value": refused.limit, "retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> None:
+    """Replace the token estimate counted by `hit` with the actual tokens."""
+    token_limits = [x for x in limits if x.name.endswith("tpm")]
+    if window is None or delta == 0 or not token_limits:
+        return
+    async with async_redis().pipeline(transaction=False) as pipe:
+        for limit in token_limits:
+            pipe.incrby(f"{limit.redis_key}:{window}", delta)
+        await pipe.execute()

@@ -1,0 +1,423 @@
+"""The one door to the model provider: the official `openai` SDK, async, with the
+operator's org key, configured only from settings.
+
+    up = get_upstream()
+    result = await up.chat(model=..., messages=[...], max_output_tokens=300,
+                           safety_identifier=safety_identifier_for(user.pk))
+    async for chunk in up.chat_stream(...):   # UpstreamChunk(delta, usage, ...)
+    verdict = await up.moderate(text=...)
+
+Only the meter (usage/metering.py) calls this module; features go through the
+meter.
+
+Errors come out as `config.errors` classes, after the SDK's bounded retries:
+provider 429 / 503 / unreachable -> `UpstreamUnavailable` (503), timeouts ->
+`UpstreamTimeout` (504), any other provider failure -> `UpstreamError` (502), a
+prompt longer than the model's context -> `InvalidRequest` (400). A stream that
+breaks after it started raises `UpstreamStreamInterrupted` (an `UpstreamError`)
+carrying what was received, so the meter can charge what was consumed.
+
+Secrets: the key lives only inside the SDK client. Our error messages are our
+own sentences (the provider's text can quote the key), exceptions are raised
+`from None` so no provider message rides along in a traceback, and whatever we
+log passes through `redact()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from django.conf import settings
+
+from config.errors import (
+    ApiError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- Results ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens one call consumed, as the provider reported them.
+
+    `input_tokens` counts the whole prompt, cached part included (OpenAI's
+    `prompt_tokens`); `cached_input_tokens` is the part of it served from the
+    provider's prompt cache (billed at the cached rate). So
+    `total_tokens = input_tokens + output_tokens`."""
+
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.input_tokens - self.cached_input_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> TokenUsage | None:
+        if usage is None:
+            return None
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) or 0
+        return cls(
+            input_tokens=usage.prompt_tokens or 0,
+            cached_input_tokens=cached,
+            output_tokens=usage.completion_tokens or 0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResult:
+    text: str
+    usage: TokenUsage | None
+    upstream_request_id: str | None
+    model: str
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamChunk:
+    """One piece of a streamed answer. Text arrives in `delta`; the provider's
+    final chunk carries `usage` (with `stream_options.include_usage`)."""
+
+    delta: str = ""
+    usage: TokenUsage | None = None
+    upstream_request_id: str | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    flagged: bool
+    categories: dict[str, bool] = field(default_factory=dict)
+    model: str = ""
+
+    @property
+    def flagged_categories(self) -> list[str]:
+        return sorted(name for name, hit in self.categories.items() if hit)
+
+
+class UpstreamStreamInterrupted(UpstreamError):
+    """The stream broke after it had started: tokens may have been consumed."""
+
+    default_message = "The model provider's answer broke off before it was complete."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        text_so_far: str = "",
+        chunks_received: int = 0,
+        upstream_request_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.text_so_far = text_so_far
+        self.chunks_received = chunks_received
+        self.upstream_request_id = upstream_request_id
+
+
+# --- Secrets ------------------------------------------------------------------------
+
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+
+def redact(text: str) -> str:
+    """`text` without the configured key or anything shaped like an API key."""
+    key = getattr(settings, "OPENAI_API_KEY", "") or ""
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def safety_identifier_for(user_id: object) -> str:
+    """A stable per-person id for the provider's abuse detection that tells it
+    nothing about the person: an HMAC of our user id with the site's secret."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"tollgate-user:{user_id}".encode(), hashlib.sha256
+    )
+    return "tg_" + digest.hexdigest()[:48]
+
+
+# --- The client ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    api_key: str
+    base_url: str | None
+    organization: str | None
+    project: str | None
+    timeout: float
+    max_retries: int
+    max_connections: int
+    max_tokens_param: str
+    default_model: str
+    moderation_model: str
+
+    @classmethod
+    def from_settings(cls) -> _Config:
+        return cls(
+            api_key=settings.OPENAI_API_KEY or "",
+            base_url=settings.OPENAI_BASE_URL or None,
+            organization=settings.OPENAI_ORG_ID or None,
+            project=settings.OPENAI_PROJECT_ID or None,
+            timeout=float(settings.OPENAI_TIMEOUT_SECONDS),
+            max_retries=int(settings.OPENAI_MAX_RETRIES),
+            max_connections=int(settings.OPENAI_MAX_CONNECTIONS),
+            max_tokens_param=settings.OPENAI_MAX_TOKENS_PARAM,
+            default_model=settings.OPENAI_DEFAULT_MODEL,
+            moderation_model=settings.OPENAI_MODERATION_MODEL,
+        )
+
+    def __repr__(self) -> str:  # never print the key, even in a debugger dump
+        return f"_Config(base_url={self.base_url!r}, organization={self.organization!r})"
+
+
+class Upstream:
+    """A configured async client. Build it through `get_upstream()`."""
+
+    def __init__(self, config: _Config) -> None:
+        if not config.api_key:
+            raise UpstreamUnavailable("No model provider is configured (OPENAI_API_KEY is empty).")
+        self.config = config
+        http_client = openai.DefaultAsyncHttpxClient(
+            timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+            limits=httpx2.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=min(config.max_connections, 512),
+            ),
+        )
+        self.client = openai.AsyncOpenAI(
+            api_key=config.api_key,
+            base_url=config.base_url,
+            organization=config.organization,
+            project=config.project,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+            http_client=http_client,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Upstream {self.config.base_url or 'api.openai.com'}>"
+
+    def _chat_params(
+        self,
+        *,
+        model: str | None,
+        messages: list[dict],
+        max_output_tokens: int,
+        safety_identifier: str | None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": model or self.config.default_model,
+            "messages": messages,
+            self.config.max_tokens_param: max_output_tokens,
+        }
+        if safety_identifier:
+            params["safety_identifier"] = safety_identifier
+        return params
+
+    async def chat(
+        self,
+        *,
+        model: str | None,
+        messages: list[dict],
+        max_output_tokens: int,
+        safety_identifier: str | None,
+        response_format: dict | None = None,
+    ) -> UpstreamResult:
+        params = self._chat_params(
+            model=model,
+            messages=messages,
+            max_output_tokens=max_output_tokens,
+            safety_identifier=safety_identifier,
+        )
+        if response_format:
+            params["response_format"] = response_format
+        try:
+            completion = await self.client.chat.completions.create(**params)
+        except openai.OpenAIError as exc:
+            raise _map_error(exc) from None
+        choice = completion.choices[0] if completion.choices else None
+        return UpstreamResult(
+            text=(choice.message.content or "") if choice else "",
+            usage=TokenUsage.from_openai(completion.usage),
+            upstream_request_id=completion._request_id or completion.id,
+            model=completion.model or params["model"],
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    async def chat_stream(
+        self,
+        *,
+        model: str | None,
+        messages: list[dict],
+        max_output_tokens: int,
+        safety_identifier: str | None,
+        response_format: dict | None = None,
+    ) -> AsyncIterator[UpstreamChunk]:
+        """Yields text deltas as they come, and the provider's usage chunk last.
+        A stream without usage simply ends without a chunk carrying `usage`."""
+        params = self._chat_params(
+            model=model,
+            messages=messages,
+            max_output_tokens=max_output_tokens,
+            safety_identifier=safety_identifier,
+        )
+        if response_format:
+            params["response_format"] = response_format
+        try:
+            stream = await self.client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+        except openai.OpenAIError as exc:
+            raise _map_error(exc) from None
+        request_id = stream.response.headers.get("x-request-id")
+        received: list[str] = []
+        chunks = 0
+        try:
+            async for event in stream:
+                chunks += 1
+                request_id = request_id or event.id
+                choice = event.choices[0] if event.choices else None
+                delta = (choice.delta.content or "") if choice and choice.delta else ""
+                usage = TokenUsage.from_openai(event.usage)
+                finish_reason = choice.finish_reason if choice else None
+                if not (delta or usage or finish_reason):
+                    continue
+                received.append(delta)
+                yield UpstreamChunk(
+                    delta=delta,
+                    usage=usage,
+                    upstream_request_id=request_id,
+                    finish_reason=finish_reason,
+                    model=event.model,
+                )
+        except openai.OpenAIError as exc:
+            mapped = _map_error(exc)
+            raise UpstreamStreamInterrupted(
+                text_so_far="".join(received),
+                chunks_received=chunks,
+                upstream_request_id=request_id,
+                details={"cause": mapped.code},
+            ) from None
+        finally:
+            await stream.close()
+
+    async def moderate(self, *, text: str) -> ModerationResult:
+        try:
+            response = await self.client.moderations.create(
+                input=text, model=self.config.moderation_model
+            )
+        except openai.OpenAIError as exc:
+            raise _map_error(exc) from None
+        result = response.results[0]
+        categories = result.categories.model_dump(by_alias=True)
+        return ModerationResult(
+            flagged=bool(result.flagged),
+            categories={name: bool(hit) for name, hit in categories.items() if hit is not None},
+            model=response.model or self.config.moderation_model,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+# One client per event loop and configuration: an httpx connection pool belongs to
+# the loop that opened it, and reusing it is what keeps the hot path cheap.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Config, Upstream]] = (
+    weakref.WeakKeyDictionary()
+)
+_loopless: dict[_Config, Upstream] = {}
+
+
+def get_upstream() -> Upstream:
+    """The configured client for the running loop; rebuilt when settings change."""
+    config = _Config.from_settings()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        cache = _loopless
+    else:
+        cache = _clients.get(loop)
+        if cache is None:
+            cache = _clients[loop] = {}
+    upstream = cache.get(config)
+    if upstream is None:
+        upstream = cache[config] = Upstream(config)
+    return upstream
+
+
+# --- Errors -----------------------------------------------------------------------------
+
+
+def _retry_after(exc: openai.APIStatusError) -> dict[str, str]:
+    value = exc.response.headers.get("retry-after")
+    if value and value.strip().isdigit():
+        return {"Retry-After": value.strip()}
+    return {}
+
+
+def _map_error(exc: openai.OpenAIError) -> ApiError:
+    """Our error for a provider failure; logs the provider's side, redacted."""
+    status = getattr(exc, "status_code", None)
+    logger.warning(
+        "upstream call failed: %s",
+        redact(f"{type(exc).__name__} status={status} {exc}"),
+        extra={"upstream_status": status, "upstream_error": type(exc).__name__},
+    )
+    details = {"upstream_status": status} if status else {}
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout()
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamUnavailable(details=details)
+    if isinstance(exc, openai.RateLimitError):
+        return UpstreamUnavailable(
+            "The model provider is rate limiting us right now. Try again shortly.",
+            details=details,
+            headers=_retry_after(exc),
+        )
+    if isinstance(exc, openai.APIStatusError):
+        if status in (503, 529):
+            return UpstreamUnavailable(details=details, headers=_retry_after(exc))
+        if status in (401, 403):
+            logger.error("the model provider refused the operator's credentials")
+            return UpstreamError(
+                "The model provider refused our credentials. The operator has been told.",
+                details=details,
+            )
+        if isinstance(exc, openai.BadRequestError) and exc.code == "context_length_exceeded":
+            return InvalidRequest("The input is too long for the model. Shorten it and try again.")
+        return UpstreamError(details=details)
+    return UpstreamError()
