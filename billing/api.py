@@ -178,12 +178,17 @@ class InvoiceOutput(serializers.ModelSerializer):
         )
 
 
+class InvoicePagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
 class InvoiceListApi(APIView):
     required_perm = Perm.VIEW_BILLING
 
     @extend_schema(operation_id="invoices_list", responses=InvoiceOutput(many=True))
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = InvoicePagination()
         page = paginator.paginate_queryset(selectors.invoices(request.workspace), request, self)
         data = InvoiceOutput(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
