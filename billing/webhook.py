@@ -31,5 +31,5 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return _error(400, "invalid_signature", "The Stripe signature could not be verified.")
     except ValueError:
         return _error(400, "invalid_request", "The body is not a Stripe event.")
-    stored = event_store(event=event)
+    stored = event_store(event=event, payload=request.body)
     return JsonResponse({"received": True, "duplicate": stored is None})

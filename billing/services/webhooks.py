@@ -4,6 +4,7 @@ from Stripe so a late or replayed event can't roll anything back."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ from billing.stripe_api import field, from_timestamp, object_id
 logger = logging.getLogger(__name__)
 
 
-def event_store(*, event: stripe.Event) -> StripeEvent | None:
+def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
     """Store a verified event; None when this event id was stored before (a replay).
     Processing is queued on commit, so the worker always finds the row."""
     from billing.tasks import process_stripe_event
@@ -33,9 +34,9 @@ def event_store(*, event: stripe.Event) -> StripeEvent | None:
                 type=field(event, "type", ""),
                 livemode=bool(field(event, "livemode", False)),
                 stripe_created=from_timestamp(field(event, "created")),
-                payload=event.to_dict(),
+                payload=json.loads(payload),  # as sent: JSON-safe, no Decimals
             )
-            transaction.on_commit(lambda: process_stripe_event.delay(stored.pk))
+            transaction.on_commit(lambda: process_stripe_event.delay(stored.pk), robust=True)
     except IntegrityError:
         return None
     return stored

@@ -48,3 +48,32 @@ def make_tiers(free_tokens: int = 1_000) -> dict[str, Tier]:
 @pytest.fixture
 def tiers(db) -> dict[str, Tier]:
     return make_tiers()
+
+
+WEBHOOK_SECRET = "whsec_tollgate_billing_tests"
+
+
+@pytest.fixture(scope="session")
+def _stripe_server():
+    from billing.stripe_fake import FakeStripe
+
+    with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_env(_stripe_server, settings):
+    """The fake Stripe, reset, with the settings pointing the SDK at it."""
+    fake = _stripe_server
+    fake.reset()
+    settings.STRIPE_SECRET_KEY = "sk_test_tollgate_billing"
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return fake
+
+
+@pytest.fixture
+def stripe_tiers(tiers, stripe_env) -> dict[str, Tier]:
+    from billing.services.catalog import tier_sync_to_stripe
+
+    return {slug: tier_sync_to_stripe(tier=tier) for slug, tier in tiers.items()}
