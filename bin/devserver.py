@@ -36,6 +36,35 @@ def start(name: str, args: list[str], env: dict[str, str]) -> tuple[str, subproc
     return name, subprocess.Popen(args, cwd=ROOT, env=env)
 
 
+def start_demo_stripe(env: dict[str, str]) -> tuple[str, subprocess.Popen]:
+    """No STRIPE_SECRET_KEY: run the fake Stripe server (demo payments, no real card is
+    charged) and point the web/worker processes and its webhooks at each other."""
+    stripe_port = localservices.free_port()
+    secret = "whsec_demo_fake_stripe_not_secret"  # noqa: S105 - a demo-only value
+    proc = start(
+        "demo payments (fake Stripe)",
+        [
+            PY,
+            "-m",
+            "billing.stripe_fake",
+            "--port",
+            str(stripe_port),
+            "--webhook-url",
+            f"{env['TOLLGATE_SITE_URL']}/stripe/webhook/",
+            "--webhook-secret",
+            secret,
+        ],
+        env,
+    )
+    localservices._wait_for(lambda: localservices._port_open(stripe_port), "fake Stripe", 15)
+    env["STRIPE_SECRET_KEY"] = "sk_test_demo_fake_stripe"  # noqa: S105
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
+    env["STRIPE_WEBHOOK_SECRET"] = secret
+    env["STRIPE_DEMO_MODE"] = "true"
+    print(f"==> DEMO PAYMENTS: fake Stripe at {env['STRIPE_API_BASE']} (no real charges)")
+    return proc
+
+
 def main() -> int:
     VAR.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -61,6 +90,8 @@ def main() -> int:
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
             env["OPENAI_API_KEY"] = "demo-upstream-key"
             env["OPENAI_DEMO_UPSTREAM"] = "true"
+        if not env.get("STRIPE_SECRET_KEY") and has_module("billing.stripe_fake"):
+            procs.append(start_demo_stripe(env))
         manage(env, "migrate", "--noinput")
         manage(env, "seed_demo")
         procs.append(
