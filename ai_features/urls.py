@@ -1,2 +1,8 @@
+from django.urls import path
+
+from ai_features import views
+
 app_name = "ai_features"
-urlpatterns: list = []
+urlpatterns = [
+    path("summarize/", views.summarize, name="summarize"),
+]

@@ -88,7 +88,9 @@ def lookup_key(secret: str) -> KeyContext:
     if raw is not None:
         return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
     ctx = _load(key_hash)
-    sync_redis().set(_cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS)
+    sync_redis().set(
+        _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
+    )
     return _check(ctx)
 
 

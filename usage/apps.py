@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class UsageConfig(AppConfig):
     name = "usage"
+    verbose_name = "Usage (the meter)"
+
+    def ready(self) -> None:
+        from usage import signals  # noqa: F401

@@ -14,12 +14,10 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
-
-T = TypeVar("T")
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -47,14 +45,14 @@ def _executor_instance() -> ThreadPoolExecutor:
     return _executor
 
 
-def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+def _call[T](fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
     conn = connections["default"]
     if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
         conn.close()  # e.g. the server restarted: reconnect on next use
     return fn(*args, **kwargs)
 
 
-async def run_db(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+async def run_db[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a synchronous ORM function on the meter's DB threads."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(

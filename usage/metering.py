@@ -106,7 +106,9 @@ async def authenticate(request) -> Caller:
     if caller.user.is_suspended:
         raise WorkspaceSuspended(caller.user.suspended_reason or "Your account is suspended.")
     if caller.workspace.is_suspended:
-        raise WorkspaceSuspended(caller.workspace.suspended_reason or "This workspace is suspended.")
+        raise WorkspaceSuspended(
+            caller.workspace.suspended_reason or "This workspace is suspended."
+        )
     if not caller.membership.can(Perm.USE_FEATURES):
         raise Forbidden("Your role in this workspace can't run AI features.")
     return caller
@@ -145,7 +147,7 @@ class _Call:
     response_format: dict | None
     request_id: str
     moderation_text: str
-    on_recorded: Callable[[UsageEvent], Any] | None
+    on_recorded: Callable[[UsageEvent, str], Any] | None
     streamed: bool = False
     input_estimate: int = 0
     hold: Hold | None = None
@@ -169,10 +171,10 @@ def _prepare(
     response_format: dict | None,
     request_id: str | None,
     moderation_text: str | None,
-    on_recorded: Callable[[UsageEvent], Any] | None,
+    on_recorded: Callable[[UsageEvent, str], Any] | None,
     streamed: bool,
 ) -> _Call:
-    model = model or settings.TOLLGATE_DEFAULT_MODEL
+    model = model or settings.OPENAI_DEFAULT_MODEL
     text = moderation_text
     if text is None:
         text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -336,12 +338,13 @@ async def _record_success(
         upstream_request_id=upstream_request_id,
         flag_reason=flag,
     )
+    feature_hook = call.on_recorded
     record = await run_db(
         settle,
         hold=call.hold,
         event=event,
         moderation=call.screen_log,
-        on_recorded=call.on_recorded,
+        on_recorded=(lambda e: feature_hook(e, text)) if feature_hook else None,
         touch_key_id=touch,
     )
     await ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
@@ -395,10 +398,10 @@ async def complete(
     response_format: dict | None = None,
     request_id: str | None = None,
     moderation_text: str | None = None,
-    on_recorded: Callable[[UsageEvent], Any] | None = None,
+    on_recorded: Callable[[UsageEvent, str], Any] | None = None,
 ) -> Completion:
-    """One metered, non-streamed call. `on_recorded(event)` runs inside the
-    transaction that charges it (store the feature's result there)."""
+    """One metered, non-streamed call. `on_recorded(event, text)` runs inside
+    the transaction that charges it (store the feature's result there)."""
     call = _prepare(
         caller=caller,
         feature=feature,
@@ -452,7 +455,11 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
         return
     try:
         completion = await _record_success(
-            call, text="".join(parts), usage=usage, upstream_request_id=upstream_id, finish_reason=finish
+            call,
+            text="".join(parts),
+            usage=usage,
+            upstream_request_id=upstream_id,
+            finish_reason=finish,
         )
     except BaseException as error:
         queue.put_nowait(error)
@@ -471,7 +478,7 @@ async def stream(
     response_format: dict | None = None,
     request_id: str | None = None,
     moderation_text: str | None = None,
-    on_recorded: Callable[[UsageEvent], Any] | None = None,
+    on_recorded: Callable[[UsageEvent, str], Any] | None = None,
 ) -> AsyncIterator[str | Completion]:
     """Yields text deltas, then one final Completion. Refusals (quota, rate
     limit, moderation) raise at the first iteration, before any text. If the

@@ -44,7 +44,9 @@ class RateCard(models.Model):
     class Meta:
         ordering = ["model", "-effective_from"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "effective_from"], name="one_price_per_instant"),
+            models.UniqueConstraint(
+                fields=["model", "effective_from"], name="one_price_per_instant"
+            ),
             models.CheckConstraint(
                 condition=models.Q(input_per_million__gte=0)
                 & models.Q(cached_input_per_million__gte=0)
@@ -169,6 +171,9 @@ class Reservation(models.Model):
     counter_ids = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.tokens} tokens"
+
 
 # --- The ledger -------------------------------------------------------------------------
 
@@ -273,6 +278,9 @@ class UsageRollup(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.day} {self.feature} {self.total_tokens} tokens"
+
 
 # --- Moderation ---------------------------------------------------------------------------
 
@@ -350,3 +358,6 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "key"], name="one_idempotency_key")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({'done' if self.done else 'pending'})"

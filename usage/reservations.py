@@ -102,7 +102,8 @@ def _lock_counters(workspace_id: int, scopes: list[Scope]) -> dict[tuple, tuple[
         if len(rows) < len(scopes):
             values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
             cursor.execute(
-                f"INSERT INTO {COUNTERS} (workspace_id, scope, scope_id, period_start, used, reserved) "  # noqa: S608
+                f"INSERT INTO {COUNTERS} "  # noqa: S608
+                "(workspace_id, scope, scope_id, period_start, used, reserved) "
                 f"VALUES {values} ON CONFLICT DO NOTHING",
                 [v for s in scopes for v in (workspace_id, s.kind, s.scope_id, s.period_start)],
             )

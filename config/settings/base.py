@@ -230,6 +230,30 @@ TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", d
 TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
 TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 # (meter settings continue here)
+TOLLGATE_METER_DB_THREADS = env.int("TOLLGATE_METER_DB_THREADS", default=8)  # hot-path DB pool
+TOLLGATE_KEY_CACHE_SECONDS = env.int("TOLLGATE_KEY_CACHE_SECONDS", default=60)
+TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
+TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)
+TOLLGATE_LIMITS_CACHE_SECONDS = env.int("TOLLGATE_LIMITS_CACHE_SECONDS", default=10)
+TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS", default=10)
+TOLLGATE_STALE_RESERVATION_MINUTES = 30  # released by usage.tasks.release_stale_reservations
+TOLLGATE_IDEMPOTENCY_TTL_HOURS = 24
+TOLLGATE_IDEMPOTENCY_WAIT_SECONDS = env.float("TOLLGATE_IDEMPOTENCY_WAIT_SECONDS", default=90.0)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE |= {
+    "usage-purge-moderation-logs": {
+        "task": "usage.tasks.purge_moderation_logs",
+        "schedule": 3600.0,
+    },
+    "usage-release-stale-reservations": {
+        "task": "usage.tasks.release_stale_reservations",
+        "schedule": 300.0,
+    },
+    "usage-purge-idempotency-records": {
+        "task": "usage.tasks.purge_idempotency_records",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Tollgate: billing ------------------------------------------------------------
 # Billing answers the meter's "what may this workspace do now" (usage/limits.py).
@@ -259,3 +283,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
+TOLLGATE_SUMMARIZE_MAX_CHARS = env.int("TOLLGATE_SUMMARIZE_MAX_CHARS", default=100_000)
+TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES = env.int(
+    "TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024
+)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from ai_features.models import Summary
+from ai_features.summarize import FORMATS, LENGTH_TOKENS
+
+
+@login_required
+def summarize(request: HttpRequest) -> HttpResponse:
+    """The page; the form posts to `POST /api/v1/summaries` (one metered path)."""
+    if request.workspace is None:
+        return redirect("accounts:workspace_switch")
+    recent = Summary.objects.for_workspace(request.workspace).filter(user=request.user)[:5]
+    return render(
+        request,
+        "ai_features/summarize.html",
+        {
+            "lengths": list(LENGTH_TOKENS),
+            "formats": FORMATS,
+            "max_chars": settings.TOLLGATE_SUMMARIZE_MAX_CHARS,
+            "max_upload_mb": settings.TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES // (1024 * 1024),
+            "recent": recent,
+        },
+    )

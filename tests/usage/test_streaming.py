@@ -1,0 +1,86 @@
+"""Streaming accounting in `metering.stream`: usage from the final chunk; a
+consumer that stops early still gets the call recorded exactly; a stream that
+never reports usage is charged its reservation and flagged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from accounts.models import Membership
+from config.errors import UpstreamError
+from usage import metering
+from usage.models import Reservation, UsageCounter, UsageEvent
+
+MESSAGES = [{"role": "user", "content": "Write a long story about metering tokens exactly."}]
+
+
+@pytest.fixture
+def caller(fake_upstream, rate_card, transactional_db, make_member):
+    membership = Membership.objects.select_related("workspace", "user").get(pk=make_member().pk)
+    return metering.Caller(membership.workspace, membership.user, membership)
+
+
+async def _consume(caller, *, stop_after: int | None = None, messages=MESSAGES):
+    deltas, final = [], None
+    gen = metering.stream(caller=caller, feature="chat", messages=messages, max_output_tokens=300)
+    try:
+        async for item in gen:
+            if isinstance(item, metering.Completion):
+                final = item
+            else:
+                deltas.append(item)
+                if stop_after is not None and len(deltas) >= stop_after:
+                    break  # the client went away
+    finally:
+        await gen.aclose()
+        await metering.drain_in_flight()
+    return deltas, final
+
+
+def test_full_stream_reports_usage_from_the_final_chunk(caller):
+    deltas, final = asyncio.run(_consume(caller))
+    assert len(deltas) > 3 and final is not None
+    event = UsageEvent.objects.get(pk=final.event_id)
+    assert event.streamed and event.status == "ok" and not event.flagged
+    assert event.total_tokens == final.usage.total_tokens > 0
+    assert event.output_tokens == final.usage.output_tokens
+
+
+def test_client_disconnect_mid_stream_still_records_usage_exactly(caller):
+    _deltas, full = asyncio.run(_consume(caller))
+    _partial, none = asyncio.run(_consume(caller, stop_after=2))
+
+    assert none is None
+    events = list(UsageEvent.objects.order_by("created_at"))
+    assert len(events) == 2
+    cut = events[1]
+    assert cut.status == "ok" and not cut.flagged
+    # The same prompt gives the same answer: the early-closed call was read to
+    # the end and charged exactly what the complete one was.
+    assert (cut.input_tokens, cut.output_tokens) == (
+        full.usage.input_tokens,
+        full.usage.output_tokens,
+    )
+    counter = UsageCounter.objects.get(scope="workspace", scope_id=caller.workspace.pk)
+    assert counter.used == 2 * full.usage.total_tokens and counter.reserved == 0
+    assert not Reservation.objects.exists()
+
+
+def test_stream_without_usage_charges_the_reservation_and_flags(caller, fake_upstream):
+    fake_upstream.fail_next("no_usage")
+    _deltas, final = asyncio.run(_consume(caller))
+    event = UsageEvent.objects.get()
+    assert event.status == "incomplete" and event.flagged
+    assert event.total_tokens == event.reserved_tokens == final.usage.total_tokens
+
+
+def test_stream_cut_after_tokens_charges_the_reservation(caller, fake_upstream):
+    fake_upstream.fail_next("cut", after_chunks=3)
+    with pytest.raises(UpstreamError):
+        asyncio.run(_consume(caller))
+    event = UsageEvent.objects.get()
+    assert event.status == "incomplete" and event.flagged
+    assert event.total_tokens == event.reserved_tokens
+    assert not Reservation.objects.exists()

@@ -1,0 +1,49 @@
+"""Keep the meter's caches honest when accounts change: a member who leaves,
+a suspended person or workspace, a changed role — their keys' cached lookups
+are dropped so the next request sees the change."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from accounts.models import Membership, User, Workspace
+from usage import moderation, ratecard
+from usage.apikeys import forget_keys
+from usage.models import ApiKey, ModerationSettings, RateCard
+
+
+def _forget(**filters) -> None:
+    hashes = list(ApiKey.objects.filter(**filters).values_list("key_hash", flat=True))
+    if hashes:
+        transaction.on_commit(lambda: forget_keys(hashes))
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def _membership_changed(sender, instance: Membership, **kwargs) -> None:
+    _forget(workspace_id=instance.workspace_id, created_by_id=instance.user_id)
+
+
+@receiver(post_save, sender=User)
+def _user_changed(sender, instance: User, created: bool, **kwargs) -> None:
+    if not created:
+        _forget(created_by_id=instance.pk)
+
+
+@receiver(post_save, sender=Workspace)
+def _workspace_changed(sender, instance: Workspace, created: bool, **kwargs) -> None:
+    if not created:
+        _forget(workspace_id=instance.pk)
+
+
+@receiver(post_save, sender=RateCard)
+@receiver(post_delete, sender=RateCard)
+def _rate_card_changed(**kwargs) -> None:
+    ratecard.clear_cache()
+
+
+@receiver(post_save, sender=ModerationSettings)
+def _moderation_settings_changed(**kwargs) -> None:
+    moderation.clear_cache()
