@@ -50,26 +50,10 @@ def tiers(db) -> dict[str, Tier]:
     return make_tiers()
 
 
-WEBHOOK_SECRET = "whsec_tollgate_billing_tests"
-
-
-@pytest.fixture(scope="session")
-def _stripe_server():
-    from billing.stripe_fake import FakeStripe
-
-    with FakeStripe() as fake:
-        yield fake
-
-
 @pytest.fixture
-def stripe_env(_stripe_server, settings):
-    """The fake Stripe, reset, with the settings pointing the SDK at it."""
-    fake = _stripe_server
-    fake.reset()
-    settings.STRIPE_SECRET_KEY = "sk_test_tollgate_billing"
-    settings.STRIPE_API_BASE = fake.url
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    return fake
+def stripe_env(fake_stripe):
+    """The fake Stripe server (tests/fixtures/stripe.py), settings pointing at it."""
+    return fake_stripe
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 
 import httpx
+from django.conf import settings
 
-from tests.billing.conftest import WEBHOOK_SECRET
 
-
-def deliver(client, fake, event: dict, secret: str = WEBHOOK_SECRET):
-    body, signature = fake.signed_payload(event, secret)
+def deliver(client, fake, event: dict, secret: str | None = None):
+    body, signature = fake.signed_payload(event, secret or settings.STRIPE_WEBHOOK_SECRET)
     return client.post(
         "/stripe/webhook/",
         data=body,
