@@ -3,6 +3,7 @@ is used up (owners and admins get the upgrade button, members are told whom to a
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 
@@ -22,4 +23,7 @@ def _banner(request):
 
 
 def billing(request):
-    return {"billing_banner": SimpleLazyObject(lambda: _banner(request) or {})}
+    return {
+        "billing_banner": SimpleLazyObject(lambda: _banner(request) or {}),
+        "stripe_demo_mode": settings.STRIPE_DEMO_MODE,
+    }

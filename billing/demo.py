@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
+
 from billing import stripe_api
 from billing.models import OveragePolicy, Tier
 
@@ -48,6 +50,36 @@ DEMO_TIERS = [
 NEXT = {"free": "pro", "pro": "team"}
 
 
+def _forget_vanished_customers() -> list[str]:
+    """The demo's fake Stripe keeps its state in memory: after a restart the
+    customers and subscriptions mirrored here no longer exist there. Put those
+    workspaces back on the free tier so checkout works again."""
+    import stripe
+
+    from billing.models import Subscription
+
+    if not settings.STRIPE_DEMO_MODE:
+        return []
+    client = stripe_api.client()
+    reset = 0
+    for sub in Subscription.objects.exclude(stripe_customer_id=""):
+        try:
+            client.v1.customers.retrieve(sub.stripe_customer_id)
+        except stripe.InvalidRequestError:
+            Subscription.objects.filter(pk=sub.pk).update(
+                stripe_customer_id="",
+                stripe_subscription_id="",
+                stripe_item_id="",
+                tier=None,
+                status="free",
+                pending_tier=None,
+                scheduled_tier=None,
+                cancel_at_period_end=False,
+            )
+            reset += 1
+    return [f"  Demo payments restarted: {reset} workspace(s) back on Free."] if reset else []
+
+
 def seed() -> list[str]:
     tiers = {}
     for spec in DEMO_TIERS:
@@ -65,6 +97,7 @@ def seed() -> list[str]:
             for tier in tiers.values():
                 tier_sync_to_stripe(tier=tier)
             lines.append("  Stripe products and prices are in sync.")
+            lines.extend(_forget_vanished_customers())
         except Exception as exc:  # the demo must start even if Stripe is unreachable
             lines.append(f"  Stripe sync skipped: {type(exc).__name__}")
     else:

@@ -267,6 +267,8 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 # Point the SDK at a Stripe-compatible server (tests, local demo); empty = api.stripe.com.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="")  # empty = the SDK's pinned version
+# Set by the run command when it starts the fake Stripe server (no real charges).
+STRIPE_DEMO_MODE = env.bool("STRIPE_DEMO_MODE", default=False)
 # The tier a workspace is on without a paid subscription.
 BILLING_FREE_TIER_SLUG = env("BILLING_FREE_TIER_SLUG", default="free")
 # The Stripe Billing Meter that metered-overage tiers report tokens to.
