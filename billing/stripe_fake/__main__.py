@@ -18,12 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-url", help="POST signed events here")
     parser.add_argument("--webhook-secret", help="the whsec_… the receiver verifies with")
     parser.add_argument("--api-key", help="accept only this sk_test_… key (default: any)")
+    parser.add_argument("--public-url", help="address browsers use for the hosted pages")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if bool(args.webhook_url) != bool(args.webhook_secret):
         parser.error("--webhook-url and --webhook-secret go together")
     fake = FakeStripe(
-        args.host, args.port, api_key=args.api_key, webhook_attempts=8, quiet=not args.verbose
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        public_url=args.public_url,
+        webhook_attempts=8,
+        quiet=not args.verbose,
     )
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)

@@ -57,7 +57,11 @@ def _preview_change(ctx: Ctx, details: dict) -> dict:
     if proration == "always_invoice":
         lines += _take_invoice_items(state, sub, consume=False)
         return _build(ctx, sub, lines, "subscription_update", (at, at))
-    return _build(ctx, sub, _next_cycle(ctx, sub, items, details) + lines, "upcoming", _period(sub))
+    upcoming = _build(
+        ctx, sub, _next_cycle(ctx, sub, items, details) + lines, "upcoming", _period(sub)
+    )
+    upcoming["next_payment_attempt"] = _period(sub)[1]
+    return upcoming
 
 
 def _next_cycle(ctx: Ctx, sub: dict, items: list[dict], details: dict) -> list[dict]:

@@ -549,6 +549,7 @@ def advance(state: State, sub_id: str, base_url: str) -> dict:
         raise StripeFakeError(400, "The subscription has ended.", code="subscription_ended")
     start, end = _period(sub)
     state.clock_offset += max(0, end - state.now())
+    _expire_pending_update(state, sub)
     if sub["cancel_at_period_end"]:
         usage = _usage_lines(state, sub, (start, end))
         if any(ln["amount"] for ln in usage):
@@ -568,6 +569,22 @@ def advance(state: State, sub_id: str, base_url: str) -> dict:
     invoice = _charge(state, sub, lines, "subscription_cycle", (start, end), base_url)
     emit(state, "customer.subscription.updated", sub, before)
     return {"subscription": state.render(sub), "invoice": state.render(invoice)}
+
+
+def _expire_pending_update(state: State, sub: dict) -> None:
+    """An unpaid pending update lapses after 23 hours: its changes are discarded."""
+    pending = state.pending_updates.get(sub["id"])
+    if not pending or sub["pending_update"]["expires_at"] > state.now():
+        return
+    before = state.render(sub)
+    invoice = state.get("invoice", pending["invoice"])
+    if invoice["status"] == "open":
+        invoice["status"] = "void"
+        invoice["status_transitions"]["voided_at"] = state.now()
+        emit(state, "invoice.voided", invoice)
+    sub["pending_update"] = None
+    del state.pending_updates[sub["id"]]
+    emit(state, "customer.subscription.updated", sub, before)
 
 
 def _usage_lines(state: State, sub: dict, period: tuple[int, int]) -> list[dict]:
@@ -598,3 +615,42 @@ def _choice(p: dict, key: str, allowed: set[str], default: str) -> str:
     if value not in allowed:
         raise invalid(f"Invalid {key}: must be one of {', '.join(sorted(allowed))}", param=key)
     return value
+
+
+# --- subscription items ---------------------------------------------------------------
+
+
+def retrieve_subscription_item(ctx: Ctx) -> dict:
+    return ctx.state.get("subscription_item", ctx.args["id"])
+
+
+def list_subscription_items(ctx: Ctx) -> dict:
+    sub = ctx.state.get("subscription", require(ctx.params, "subscription"), "subscription")
+    return ctx.page(list(sub["items"]["data"]))
+
+
+def update_subscription_item(ctx: Ctx) -> dict:
+    """`POST /v1/subscription_items/{id}`: the same change as through the subscription."""
+    p = ctx.params
+    check_known(
+        p,
+        {
+            "price",
+            "quantity",
+            "metadata",
+            "proration_behavior",
+            "proration_date",
+            "payment_behavior",
+            "off_session",
+        },
+    )
+    item = retrieve_subscription_item(ctx)
+    spec = {"id": item["id"], **{k: p[k] for k in ("price", "quantity", "metadata") if k in p}}
+    passed = {
+        k: p[k] for k in ("proration_behavior", "proration_date", "payment_behavior") if k in p
+    }
+    sub_ctx = Ctx(
+        ctx.state, {"items": [spec], **passed}, ctx.base_url, ctx.path, {"id": item["subscription"]}
+    )
+    sub = update_subscription(sub_ctx)
+    return ctx.state.objects["subscription_item"].get(item["id"]) or sub["items"]["data"][0]

@@ -452,6 +452,52 @@ def test_pending_update_when_the_upgrade_payment_fails(client, fake_stripe, cata
     ]
 
 
+def test_unpaid_pending_update_lapses_at_the_next_period(client, fake_stripe, catalog):
+    sub = subscribe(client, catalog["pro"])
+    fake_stripe.fail_next_payment()
+    held = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "price": catalog["team"].id}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
+    invoice = fake_stripe.advance(sub.id)["invoice"]
+    assert invoice["amount_due"] == 2000  # renewed at the old price
+    after = client.v1.subscriptions.retrieve(sub.id)
+    assert after.pending_update is None
+    assert client.v1.invoices.retrieve(held.latest_invoice).status == "void"
+
+
+def test_subscription_item_update_and_list(client, catalog):
+    sub = subscribe(client, catalog["pro"])
+    item = sub["items"].data[0]
+    changed = client.v1.subscription_items.update(
+        item.id, params={"price": catalog["team"].id, "proration_behavior": "none"}
+    )
+    assert changed.price.id == catalog["team"].id
+    listed = client.v1.subscription_items.list(params={"subscription": sub.id})
+    assert [i.id for i in listed.data] == [item.id]
+    assert client.v1.invoices.list(params={"subscription": sub.id}).data[0].billing_reason == (
+        "subscription_create"
+    )
+
+
+def test_concurrent_requests_are_serialized(client, catalog):
+    sub = subscribe(client, catalog["pro"])
+
+    def tag(n):
+        client.v1.subscriptions.update(sub.id, params={"metadata": {f"k{n}": str(n)}})
+        return client.v1.customers.create(params={"email": f"c{n}@example.com"}).id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(tag, range(16)))
+    assert len(set(ids)) == 16
+    metadata = client.v1.subscriptions.retrieve(sub.id).metadata.to_dict()
+    assert metadata == {f"k{n}": str(n) for n in range(16)}
+
+
 def test_error_if_incomplete_declines_without_changes(client, fake_stripe, catalog):
     sub = subscribe(client, catalog["pro"])
     fake_stripe.set_card_failing(sub.customer)
@@ -674,3 +720,17 @@ def test_checkout_page_in_a_real_browser(client, fake_stripe, catalog, page):
     assert parse_qs(urlsplit(page.url).query)["session"] == [session.id]
     assert json.loads(page.locator("body").inner_text()) == {"ok": True}
     assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+
+
+@pytest.mark.browser
+def test_portal_page_in_a_real_browser(client, fake_stripe, catalog, page):
+    sub = subscribe(client, catalog["pro"])
+    portal = client.v1.billing_portal.sessions.create(
+        params={"customer": sub.customer, "return_url": f"{fake_stripe.url}/healthz"}
+    )
+    page.goto(portal.url)
+    page.get_by_role("button", name="Cancel plan").click()
+    page.get_by_text("Your plan will be canceled on").wait_for()
+    assert client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
+    page.get_by_role("link", name="Back").click()
+    page.wait_for_url(f"{fake_stripe.url}/healthz")
