@@ -134,10 +134,13 @@ class QuotaApi(APIView):
 def _parse_bound(raw: str | None, name: str, *, end: bool) -> datetime | None:
     if raw in (None, ""):
         return None
-    moment = parse_datetime(raw)
+    try:
+        moment = parse_datetime(raw)
+        day = parse_date(raw) if moment is None and len(raw) == 10 else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        moment = day = None
     if moment is not None:
         return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
-    day = parse_date(raw) if len(raw) == 10 else None
     if day is None:
         raise InvalidRequest(
             f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time.",

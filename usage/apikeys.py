@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
@@ -111,8 +112,13 @@ async def alookup_key(secret: str) -> KeyContext:
 
 
 def forget_keys(key_hashes: list[str]) -> None:
-    if key_hashes:
-        sync_redis().delete(*[_cache_key(h) for h in key_hashes])
+    """Drop cached lookups now and again after commit (a request racing the
+    change could re-cache the old row before the transaction commits)."""
+    if not key_hashes:
+        return
+    names = [_cache_key(h) for h in key_hashes]
+    sync_redis().delete(*names)
+    transaction.on_commit(lambda: sync_redis().delete(*names))
 
 
 async def due_for_touch(key_id: int) -> bool:

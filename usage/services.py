@@ -97,7 +97,7 @@ def key_update(*, key: ApiKey, changes: dict) -> ApiKey:
     key.save(update_fields=[*changes.keys()] if changes else None)
     if key.cap_period != old_period:
         _rebuild_counter(key=key)
-    transaction.on_commit(lambda: forget_keys([key.key_hash]))
+    forget_keys([key.key_hash])
     return key
 
 
@@ -108,7 +108,7 @@ def key_revoke(*, key: ApiKey, acting_user: User) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     # Revocation takes effect at once: the cached lookup goes with it.
-    transaction.on_commit(lambda: forget_keys([key.key_hash]))
+    forget_keys([key.key_hash])
     return key
 
 

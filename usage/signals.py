@@ -4,7 +4,6 @@ are dropped so the next request sees the change."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -16,8 +15,7 @@ from usage.models import ApiKey, ModerationSettings, RateCard
 
 def _forget(**filters) -> None:
     hashes = list(ApiKey.objects.filter(**filters).values_list("key_hash", flat=True))
-    if hashes:
-        transaction.on_commit(lambda: forget_keys(hashes))
+    forget_keys(hashes)
 
 
 @receiver(post_save, sender=Membership)
@@ -27,8 +25,8 @@ def _membership_changed(sender, instance: Membership, **kwargs) -> None:
 
 
 @receiver(post_save, sender=User)
-def _user_changed(sender, instance: User, created: bool, **kwargs) -> None:
-    if not created:
+def _user_changed(sender, instance: User, created: bool, update_fields=None, **kwargs) -> None:
+    if not created and set(update_fields or ()) != {"last_login"}:
         _forget(created_by_id=instance.pk)
 
 

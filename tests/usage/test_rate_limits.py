@@ -1,0 +1,130 @@
+"""RPM/TPM limits in Redis: 429 rate_limited with Retry-After, shared by every
+server process (two uvicorn processes on the same Redis)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.usage.helpers import TEXT, auth, summaries_url
+from usage.models import UsageEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _post(base, secret, text=TEXT):
+    return httpx.post(summaries_url(base), json={"text": text}, headers=auth(secret), timeout=20)
+
+
+def test_key_rpm_limit_answers_429_with_retry_after(metered, make_member, make_key):
+    _key, secret = make_key(make_member(), rpm_limit=2)
+    assert [_post(metered, secret).status_code for _ in range(2)] == [201, 201]
+
+    refused = _post(metered, secret)
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited" and error["details"]["limit"] == "key_rpm"
+    assert UsageEvent.objects.count() == 2  # the refused call reached nothing
+
+
+def test_key_tpm_limit_counts_tokens(metered, make_member, make_key):
+    _key, secret = make_key(make_member(), tpm_limit=600)  # a medium summary reserves ~560
+    assert _post(metered, secret).status_code == 201
+    refused = _post(metered, secret)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["details"]["limit"] == "key_tpm"
+
+
+def test_workspace_rpm_limit(metered, settings, make_member, make_key):
+    settings.TOLLGATE_DEFAULT_RPM = 1
+    member = make_member()
+    _k1, first = make_key(member)
+    _k2, second = make_key(member)
+    assert _post(metered, first).status_code == 201
+    refused = _post(metered, second)  # another key, same workspace
+    assert refused.json()["error"]["details"]["limit"] == "workspace_rpm"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_servers(fake_upstream, rate_card, transactional_db):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "OPENAI_BASE_URL": fake_upstream.base_url,
+        "OPENAI_API_KEY": fake_upstream.api_key,
+        "TOLLGATE_METER_DB_THREADS": "2",
+    }
+    ports = [_free_port(), _free_port()]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "off",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        deadline = time.monotonic() + 30
+        for url in urls:
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start")
+                time.sleep(0.1)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_rpm_limit_is_shared_by_two_server_processes(two_servers, make_member, make_key):
+    a, b = two_servers
+    _key, secret = make_key(make_member(), rpm_limit=4)
+
+    statuses = [_post(url, secret).status_code for url in (a, b, a, b)]
+    assert statuses == [201, 201, 201, 201]
+
+    for url in (a, b):
+        refused = _post(url, secret)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["details"]["limit"] == "key_rpm"
