@@ -12,10 +12,15 @@ def _banner(request):
     membership = getattr(request, "membership", None)
     if workspace is None or membership is None:
         return None
+    from billing.models import BillingNotice
     from billing.selectors import period_usage
+    from billing.services.usage_hooks import exhausted_kind
 
     usage = period_usage(workspace)
-    if not usage.is_exhausted:
+    refused = BillingNotice.objects.for_workspace(workspace).filter(
+        kind=exhausted_kind(usage.limits), period_start=usage.limits.period_start
+    )
+    if not (usage.is_exhausted or refused.exists()):
         return None
     from accounts.roles import Perm
 

@@ -109,3 +109,12 @@ def usage_recorded(event) -> None:
     from billing.services.usage_hooks import on_usage_recorded
 
     on_usage_recorded(event)
+
+
+def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:
+    """A call was refused with 402 quota_exceeded: tell the owners and admins,
+    once per period and plan, and show the banner. (Called by billing's response
+    watcher, billing.middleware; the meter may call it directly as well.)"""
+    from billing.services.usage_hooks import on_quota_exceeded
+
+    on_quota_exceeded(workspace, limits)

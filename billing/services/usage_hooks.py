@@ -50,21 +50,43 @@ def claim_notice(*, workspace_id: int, kind: str, period_start) -> bool:
     return True
 
 
-def _alerts(event, used_after: int, limits) -> None:
+def exhausted_kind(limits) -> str:
+    return f"quota_exhausted:{limits.plan}"
+
+
+def _queue_alert(workspace_id: int, threshold: int, limits) -> None:
     from billing.tasks import send_usage_alert
 
+    args = (workspace_id, threshold, limits.period_start.isoformat())
+    transaction.on_commit(lambda: send_usage_alert.delay(*args), robust=True)
+
+
+def on_quota_exceeded(workspace, limits) -> None:
+    """The one 'included tokens used up' email of the period (a 402 or 100 %)."""
+    if limits.overage_policy != "stop":
+        return
+    if claim_notice(
+        workspace_id=workspace.pk, kind=exhausted_kind(limits), period_start=limits.period_start
+    ):
+        _queue_alert(workspace.pk, 100, limits)
+
+
+def _alerts(event, used_after: int, limits) -> None:
     if not limits.included_tokens:
         return
     before = (used_after - event.total_tokens) * 100 / limits.included_tokens
     after = used_after * 100 / limits.included_tokens
     for threshold in settings.BILLING_USAGE_ALERT_THRESHOLDS:
-        if before < threshold <= after and claim_notice(
+        if not before < threshold <= after:
+            continue
+        if threshold >= 100 and limits.overage_policy == "stop":
+            on_quota_exceeded(event.workspace, limits)
+        elif claim_notice(
             workspace_id=event.workspace_id,
             kind=f"usage_{threshold}",
             period_start=limits.period_start,
         ):
-            args = (event.workspace_id, threshold, limits.period_start.isoformat())
-            transaction.on_commit(lambda a=args: send_usage_alert.delay(*a), robust=True)
+            _queue_alert(event.workspace_id, threshold, limits)
 
 
 def on_usage_recorded(event) -> None:

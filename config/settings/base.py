@@ -275,6 +275,7 @@ BILLING_FREE_TIER_SLUG = env("BILLING_FREE_TIER_SLUG", default="free")
 BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollgate_overage_tokens")
 BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
+MIDDLEWARE.append("billing.middleware.QuotaRefusalMiddleware")
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "billing-send-overage-reports": {
