@@ -74,7 +74,7 @@ def subscription_data(request: Request, sub: Subscription | None) -> dict:
         "used_tokens": usage.used,
         "overage_policy": limits.overage_policy,
         "next_plan": limits.next_plan,
-        "pending_plan": sub.pending_tier.slug if sub and sub.pending_tier else None,
+        "pending_plan": sub.pending_upgrade.slug if sub and sub.pending_upgrade else None,
         "scheduled_plan": sub.scheduled_tier.slug if sub and sub.scheduled_tier else None,
         "upgrade_url": request.build_absolute_uri(limits.upgrade_url),
     }

@@ -150,6 +150,11 @@ class Subscription(models.Model):
         Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     scheduled_from = models.DateTimeField(null=True, blank=True)
+    # An open Checkout for a first paid tier: a second consent reuses it, so two
+    # admins can't start two subscriptions.
+    checkout_session_id = models.CharField(max_length=100, blank=True)
+    checkout_url = models.URLField(max_length=1000, blank=True)
+    checkout_expires_at = models.DateTimeField(null=True, blank=True)
     # Per-workspace override of the tier's overage spend cap (blank: the tier's).
     overage_spend_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +168,16 @@ class Subscription(models.Model):
     @property
     def is_paid(self) -> bool:
         return bool(self.stripe_subscription_id) and self.status in PAID_STATUSES
+
+    @property
+    def pending_upgrade(self) -> Tier | None:
+        """An upgrade waiting for Stripe: a pending update's payment, or an open Checkout."""
+        if self.pending_tier_id is None:
+            return None
+        if self.is_paid and not self.checkout_session_id:
+            return self.pending_tier
+        open_checkout = self.checkout_expires_at and self.checkout_expires_at > timezone.now()
+        return self.pending_tier if open_checkout else None
 
 
 class StripeEvent(models.Model):

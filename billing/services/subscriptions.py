@@ -6,6 +6,7 @@ webhooks arrive can't roll the state back."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import stripe
@@ -61,10 +62,20 @@ def ensure_customer(*, workspace: Workspace, email: str = "") -> str:
     return sub.stripe_customer_id
 
 
+CHECKOUT_TTL = timedelta(minutes=30)  # Stripe's minimum expiry for a session
+
+
+def open_checkout_url(sub: Subscription, tier: Tier) -> str:
+    """The still-open Checkout for `tier` that another admin started, if any."""
+    fresh = sub.checkout_expires_at and sub.checkout_expires_at > timezone.now()
+    return sub.checkout_url if fresh and sub.pending_tier_id == tier.pk else ""
+
+
 def checkout_start(
     *, workspace: Workspace, tier: Tier, email: str, success_url: str, cancel_url: str
 ) -> str:
-    """A Checkout Session for a first paid tier; returns the hosted page's URL."""
+    """A Checkout Session for a first paid tier; returns the hosted page's URL.
+    The caller holds the billing row lock (upgrade_consent)."""
     if tier.is_free or not tier.stripe_price_id:
         raise InvalidRequest(
             f"The {tier.name} plan can't be bought yet (it has no Stripe price).",
@@ -75,6 +86,7 @@ def checkout_start(
     if tier.stripe_overage_price_id:
         line_items.append({"price": tier.stripe_overage_price_id})
     meta = {"workspace_id": str(workspace.pk), "tier": tier.slug}
+    expires_at = timezone.now() + CHECKOUT_TTL
     try:
         session = stripe_api.client().v1.checkout.sessions.create(
             {
@@ -86,11 +98,18 @@ def checkout_start(
                 "cancel_url": cancel_url,
                 "metadata": meta,
                 "subscription_data": {"metadata": meta},
+                "expires_at": int(expires_at.timestamp()),
             }
         )
     except stripe.StripeError as exc:
         logger.warning("stripe checkout create failed: %s", exc.__class__.__name__)
         raise StripeFailed() from exc
+    Subscription.objects.filter(workspace=workspace).update(
+        pending_tier=tier,
+        checkout_session_id=session.id,
+        checkout_url=session.url,
+        checkout_expires_at=expires_at,
+    )
     return session.url
 
 
@@ -193,6 +212,7 @@ def _apply(sub: Subscription, stripe_sub) -> None:
     sub.current_period_start, sub.current_period_end = start, end
     sub.cancel_at_period_end = bool(field(stripe_sub, "cancel_at_period_end", False))
     sub.pending_tier = _pending_tier(stripe_sub)
+    sub.checkout_session_id, sub.checkout_url, sub.checkout_expires_at = "", "", None
 
 
 def subscription_sync(

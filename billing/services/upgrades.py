@@ -28,7 +28,12 @@ from billing import stripe_api
 from billing.limits import effective_tier
 from billing.models import ConsentRecord, Subscription, Tier
 from billing.money import format_money, from_minor_units, quantize
-from billing.services.subscriptions import _apply, checkout_start, subscription_row
+from billing.services.subscriptions import (
+    _apply,
+    checkout_start,
+    open_checkout_url,
+    subscription_row,
+)
 from billing.stripe_api import StripeFailed, field
 from billing.terms import TERMS_VERSION, sha256, terms_text
 from config.errors import ApiError, Forbidden, InvalidRequest
@@ -254,7 +259,10 @@ def upgrade_consent(
         # The row lock makes two admins confirming at once produce one upgrade.
         sub = subscription_row(workspace, lock=True)
         current, paid = effective_tier(sub, timezone.now())
-        if sub.pending_tier_id == to_tier.pk or (paid and current and current.pk == to_tier.pk):
+        if not paid and (url := open_checkout_url(sub, to_tier)):
+            # Another admin already consented and opened Checkout: pay there.
+            return UpgradeResult(None, sub, "checkout_required", checkout_url=url)
+        if paid and (sub.pending_tier_id == to_tier.pk or (current and current.pk == to_tier.pk)):
             return UpgradeResult(consent=None, subscription=sub, outcome="already_requested")
         quote = upgrade_quote(workspace=workspace, to_tier=to_tier, proration_date=proration_date)
         consent = _record(

@@ -46,3 +46,19 @@ def test_two_admins_consenting_at_once_produce_one_upgrade(
         if e["data"]["object"]["billing_reason"] == "subscription_update"
     ]
     assert len(changes) == 1  # one proration invoice: Stripe was asked once
+
+
+def test_two_admins_upgrading_from_free_share_one_checkout(
+    client, make_member, workspace, stripe_tiers, stripe_env
+):
+    first, second = (make_member(workspace=workspace, role=r) for r in ("owner", "admin"))
+    client.force_login(first.user)
+    one = api_upgrade(client, "pro").json()
+    client.force_login(second.user)
+    two = api_upgrade(client, "pro").json()
+    assert one["outcome"] == two["outcome"] == "checkout_required"
+    assert one["checkout_url"] == two["checkout_url"]  # one Checkout, so one subscription
+    assert ConsentRecord.objects.count() == 1
+    assert len(stripe_env.client().v1.checkout.sessions.list().data) == 1
+    assert one["subscription"]["plan"] == "free"
+    assert two["subscription"]["pending_plan"] == "pro"

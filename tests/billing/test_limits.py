@@ -83,3 +83,35 @@ def test_consent_records_are_immutable(workspace, owner, tiers):
         record.save()
     with pytest.raises(ImmutableError):
         record.delete()
+
+
+def test_a_new_period_resets_usage(workspace, tiers):
+    """The meter counts usage per period_start; a renewed subscription moves it."""
+    from usage.models import CounterScope, UsageCounter
+    from usage.selectors import quota
+
+    now = timezone.now()
+    old_start = now - timedelta(days=35)
+    sub = Subscription.objects.create(
+        workspace=workspace,
+        tier=tiers["pro"],
+        status="active",
+        stripe_subscription_id="sub_1",
+        current_period_start=old_start,
+        current_period_end=now - timedelta(days=5),
+    )
+    UsageCounter.objects.create(
+        workspace=workspace,
+        scope=CounterScope.WORKSPACE,
+        scope_id=workspace.pk,
+        period_start=old_start,
+        used=1_000_000,
+    )
+    # Stripe renewed it (the webhook mirrored the new period): a fresh quota.
+    sub.current_period_start, sub.current_period_end = (
+        now - timedelta(days=5),
+        now + timedelta(days=25),
+    )
+    sub.save()
+    assert quota(workspace=workspace)["used_tokens"] == 0
+    assert quota(workspace=workspace)["remaining_tokens"] == 1_000_000
