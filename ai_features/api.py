@@ -9,18 +9,17 @@ import functools
 import json
 import uuid
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from ai_features.documents import extract_text
 from ai_features.models import Summary
 from ai_features.summarize import SummarizeInput, summarize, validate
 from config.errors import (
     ApiError,
     InvalidRequest,
     NotFound,
-    PayloadTooLarge,
     UnsupportedMediaType,
     error_response,
     to_api_error,
@@ -93,18 +92,13 @@ async def _summarize_input(request: HttpRequest) -> SummarizeInput:
             return validate(
                 text=form.get("text"), length=form.get("length"), format=form.get("format")
             )
-        limit = settings.TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise PayloadTooLarge(
-                f"The document is {upload.size:,} bytes; the limit is {limit:,}.",
-                details={"field": "document", "limit_bytes": limit},
-            )
-        from ai_features.documents import extract_text
-
         # Parsing a PDF or DOCX is CPU work: keep it off the event loop.
-        text = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
+        document = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
         return validate(
-            text=text, length=form.get("length"), format=form.get("format"), source=upload.name
+            text=document.text,
+            length=form.get("length"),
+            format=form.get("format"),
+            source=document.filename,
         )
     raise UnsupportedMediaType(
         "Send JSON (application/json) or a multipart form with a `document` file.",

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from ai_features.documents import check_input_length
 from ai_features.models import Summary
-from config.errors import InvalidRequest, PayloadTooLarge
+from config.errors import InvalidRequest
 from usage.idempotency import Claim, Outcome, fingerprint_of
 from usage.metering import Caller, complete
 
@@ -47,12 +46,7 @@ def validate(*, text: object, length: object, format: object, source: str = "") 
         errors["format"] = [f"Must be one of: {', '.join(FORMATS)}."]
     if errors:
         raise InvalidRequest("Some fields are not valid.", details=errors)
-    limit = settings.TOLLGATE_SUMMARIZE_MAX_CHARS
-    if len(text) > limit:
-        raise PayloadTooLarge(
-            f"The text is {len(text):,} characters; the limit is {limit:,}.",
-            details={"field": "text", "limit_chars": limit, "chars": len(text)},
-        )
+    check_input_length(text)
     return SummarizeInput(text=text.strip(), length=length, format=format, source=source)
 
 

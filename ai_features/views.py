@@ -21,8 +21,8 @@ def summarize(request: HttpRequest) -> HttpResponse:
         {
             "lengths": list(LENGTH_TOKENS),
             "formats": FORMATS,
-            "max_chars": settings.TOLLGATE_SUMMARIZE_MAX_CHARS,
-            "max_upload_mb": settings.TOLLGATE_SUMMARIZE_MAX_UPLOAD_BYTES // (1024 * 1024),
+            "max_chars": settings.TOLLGATE_MAX_INPUT_CHARS,
+            "max_upload_mb": settings.TOLLGATE_MAX_UPLOAD_BYTES // 1_000_000,
             "recent": recent,
         },
     )

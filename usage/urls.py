@@ -1,2 +1,11 @@
+from django.urls import path
+
+from usage import views
+
 app_name = "usage"
-urlpatterns: list = []
+urlpatterns = [
+    path("usage/", views.usage, name="usage"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<int:key_id>/edit/", views.key_edit, name="key_edit"),
+    path("keys/<int:key_id>/revoke/", views.key_revoke, name="key_revoke"),
+]

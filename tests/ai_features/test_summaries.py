@@ -55,12 +55,20 @@ def test_summarize_json_charges_once_and_stores_the_result(metered, make_member,
 
 
 def test_summarize_an_uploaded_document(metered, make_member, make_key):
-    pytest.importorskip("ai_features.documents")
     _key, secret = make_key(make_member())
     files = {"document": ("notes.md", TEXT.encode(), "text/markdown")}
     response = post(metered, secret, data={"length": "medium"}, files=files)
     assert response.status_code == 201, response.text
     assert Summary.objects.get().source == "notes.md"
+
+
+def test_an_unsupported_upload_is_415(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    files = {"document": ("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "image/png")}
+    response = post(metered, secret, data={"length": "short"}, files=files)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert not UsageEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -69,7 +77,7 @@ def test_summarize_an_uploaded_document(metered, make_member, make_key):
         ({"text": ""}, 400, "invalid_request", "text"),
         ({"text": TEXT, "length": "epic"}, 400, "invalid_request", "length"),
         ({"text": TEXT, "format": "haiku"}, 400, "invalid_request", "format"),
-        ({"text": "x" * 100_001}, 413, "payload_too_large", None),
+        ({"text": "x" * 200_001}, 413, "payload_too_large", None),
     ],
 )
 def test_bad_input_is_a_clear_error_and_costs_nothing(

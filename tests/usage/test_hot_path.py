@@ -1,0 +1,63 @@
+"""Pin the hot path's query count (a warmed API-key call of
+POST /api/v1/summaries), so an N+1 or a stray lookup can't creep in."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from django.db.backends.signals import connection_created
+
+from tests.usage.helpers import TEXT, auth, summaries_url
+
+EXPECTED = [
+    # reserve: one transaction
+    "SELECT ... usage_membercap",
+    "SELECT ... FOR UPDATE (counters, id order)",
+    "UPDATE counters SET reserved",
+    "INSERT reservation",
+    # settle: one transaction
+    "INSERT usage event",
+    "INSERT moderation log",
+    "DELETE reservation",
+    "UPDATE counters SET used",
+    "UPSERT rollup",
+    "INSERT summary",
+]
+
+
+@pytest.fixture
+def pool_queries():
+    """SQL run by the meter's DB threads (fresh threads so each gets the hook)."""
+    from usage import dbpool
+
+    dbpool.shutdown()
+    queries: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    def hook(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("meter-db"):
+            connection.execute_wrappers.append(record)
+
+    connection_created.connect(hook)
+    yield queries
+    connection_created.disconnect(hook)
+    dbpool.shutdown()
+
+
+def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
+    metered, pool_queries, make_member, make_key
+):
+    _key, secret = make_key(make_member())
+    post = lambda: httpx.post(summaries_url(metered), json={"text": TEXT}, headers=auth(secret))  # noqa: E731
+    assert post().status_code == 201  # warms the key, price and limit caches
+    pool_queries.clear()
+
+    assert post().status_code == 201
+
+    statements = [q for q in pool_queries if not q.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == len(EXPECTED), "\n".join(statements)

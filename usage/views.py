@@ -1,0 +1,124 @@
+"""Pages of the meter: API keys and usage."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts.roles import Perm
+from usage import selectors, services
+from usage.forms import KeyForm
+from usage.limits import get_workspace_limits
+from usage.models import ApiKey
+
+
+def _membership(request: HttpRequest, perm: str):
+    if request.membership is None:
+        raise Http404("No workspace")
+    if not request.membership.can(perm):
+        raise PermissionDenied
+    return request.membership
+
+
+def _keys_context(request: HttpRequest, form: KeyForm, secret: str | None = None) -> dict:
+    keys = list(selectors.keys_for(membership=request.membership))
+    used = selectors.key_used_tokens(keys=keys, limits=get_workspace_limits(request.workspace))
+    for key in keys:
+        key.used_tokens = used.get(key.pk, 0)
+    return {"keys": keys, "form": form, "secret": secret}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def keys(request: HttpRequest) -> HttpResponse:
+    membership = _membership(request, Perm.MANAGE_OWN_KEYS)
+    form = KeyForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        created = services.key_create(membership=membership, **form.cleaned_data)
+        # Shown in this response only: never stored, never in a redirect or session.
+        secret = created.secret
+        form = KeyForm()
+    response = render(request, "usage/keys.html", _keys_context(request, form, secret))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _key(request: HttpRequest, key_id: int) -> ApiKey:
+    key = selectors.keys_for(membership=request.membership).filter(pk=key_id).first()
+    if key is None:
+        raise Http404("No such key")
+    return key
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
+    _membership(request, Perm.MANAGE_OWN_KEYS)
+    key = _key(request, key_id)
+    initial = {f: getattr(key, f) for f in services.UPDATABLE}
+    form = KeyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {f: v for f, v in form.cleaned_data.items() if v != initial[f]}
+        services.key_update(key=key, changes=changes)
+        messages.success(request, f"Saved “{form.cleaned_data['name']}”.")
+        return redirect("usage:keys")
+    return render(request, "usage/key_edit.html", {"key": key, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    _membership(request, Perm.MANAGE_OWN_KEYS)
+    key = _key(request, key_id)
+    if request.method == "POST":
+        services.key_revoke(key=key, acting_user=request.user)
+        messages.success(request, f"Revoked “{key.name}”. Programs using it now get 401.")
+        return redirect("usage:keys")
+    return render(request, "usage/key_revoke.html", {"key": key})
+
+
+@login_required
+def usage(request: HttpRequest) -> HttpResponse:
+    membership = _membership(request, Perm.VIEW_OWN_USAGE)
+    workspace = request.workspace
+    everyone = selectors.sees_everyone(membership)
+    person = None if everyone else request.user
+    limits = get_workspace_limits(workspace)
+    quota = selectors.quota(workspace=workspace)
+    start, end = limits.period_start, timezone.now()
+    by_day = selectors.usage_rows(
+        workspace=workspace, start=start.date(), end=end.date(), group_by="day", user=person
+    )
+    by_member = (
+        selectors.usage_rows(
+            workspace=workspace, start=start.date(), end=end.date(), group_by="member"
+        )
+        if everyone
+        else []
+    )
+    events = selectors.events(
+        workspace=workspace, start=limits.period_start, end=end, user=person
+    ).order_by("-created_at", "-id")
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "usage/usage.html",
+        {
+            "quota": quota,
+            "everyone": everyone,
+            "by_day": by_day,
+            "by_member": by_member,
+            "chart": {
+                "labels": [r.group for r in by_day],
+                "tokens": [r.total_tokens for r in by_day],
+            },
+            "page": page,
+        },
+    )
