@@ -47,13 +47,34 @@ class PlanOutput(serializers.ModelSerializer):
         ]
 
 
+class PlansOutput(serializers.Serializer):
+    plans = PlanOutput(many=True)
+    terms_version = serializers.CharField()
+
+
+class SubscriptionOutput(serializers.Serializer):
+    plan = serializers.CharField()
+    plan_name = serializers.CharField()
+    status = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    cancel_at_period_end = serializers.BooleanField()
+    included_tokens = serializers.IntegerField()
+    used_tokens = serializers.IntegerField()
+    overage_policy = serializers.CharField()
+    next_plan = serializers.CharField(allow_null=True)
+    pending_plan = serializers.CharField(allow_null=True)
+    scheduled_plan = serializers.CharField(allow_null=True)
+    upgrade_url = serializers.CharField()
+
+
 class PlansApi(APIView):
     """Public tiers, cheapest first, and the terms version an upgrade must accept."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(operation_id="billing_plans")
+    @extend_schema(operation_id="billing_plans", responses=PlansOutput)
     def get(self, request: Request) -> Response:
         plans = PlanOutput(selectors.public_tiers(), many=True).data
         return Response({"plans": plans, "terms_version": TERMS_VERSION})
@@ -81,7 +102,7 @@ def subscription_data(request: Request, sub: Subscription | None) -> dict:
 
 
 class SubscriptionApi(APIView):
-    @extend_schema(operation_id="billing_subscription")
+    @extend_schema(operation_id="billing_subscription", responses=SubscriptionOutput)
     def get(self, request: Request) -> Response:
         return Response(subscription_data(request, selectors.subscription(request.workspace)))
 
@@ -108,19 +129,34 @@ class ConsentOutput(serializers.ModelSerializer):
         ]
 
 
+class UpgradeRequestSerializer(serializers.Serializer):
+    plan = serializers.SlugField()
+    accept_terms = serializers.BooleanField(required=False, default=False)
+    terms_version = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class UpgradeResultSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        ["upgraded", "pending_payment", "checkout_required", "already_requested"]
+    )
+    consent = ConsentOutput(allow_null=True)
+    subscription = SubscriptionOutput()
+    checkout_url = serializers.URLField(required=False)
+
+
 class UpgradeApi(APIView):
-    """Consent to a pricier tier. Owners and admins only."""
+    """Consent to a pricier tier. Owners and admins only. 201 with the consent
+    record; 200 when the upgrade was already requested (nothing new recorded)."""
 
     required_perm = Perm.MANAGE_BILLING
 
-    class Input(serializers.Serializer):
-        plan = serializers.SlugField()
-        accept_terms = serializers.BooleanField(required=False, default=False)
-        terms_version = serializers.CharField(required=False, default="", allow_blank=True)
-
-    @extend_schema(operation_id="billing_upgrade", request=Input)
+    @extend_schema(
+        operation_id="billing_upgrade",
+        request=UpgradeRequestSerializer,
+        responses={201: UpgradeResultSerializer, 200: UpgradeResultSerializer},
+    )
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
+        data = UpgradeRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tier = selectors.tier_by_slug(data.validated_data["plan"])
         if tier is None:
