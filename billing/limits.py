@@ -4,6 +4,7 @@ runs inside the transaction that records a usage event."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
@@ -15,15 +16,34 @@ from accounts.models import Workspace
 from billing.models import Subscription, Tier
 from usage.limits import WorkspaceLimits, _month_bounds, default_limits
 
+# The free tier is read on nearly every metered call and changes only when an
+# operator edits it: keep it per process for a few seconds (dropped at once in
+# the process that saves a Tier, see billing.signals).
+FREE_TIER_CACHE_SECONDS = 30
+_free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
+
+
+def forget_cached_tiers() -> None:
+    _free_tier_cache.clear()
+
 
 def free_tier() -> Tier | None:
-    return Tier.objects.filter(slug=settings.BILLING_FREE_TIER_SLUG).first()
+    slug = settings.BILLING_FREE_TIER_SLUG
+    cached = _free_tier_cache.get(slug)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    tier = Tier.objects.select_related("next_tier").filter(slug=slug).first()
+    _free_tier_cache[slug] = (time.monotonic() + FREE_TIER_CACHE_SECONDS, tier)
+    return tier
 
 
-def subscription_for(workspace: Workspace) -> Subscription | None:
+def subscription_for(workspace: Workspace | int) -> Subscription | None:
+    """One query: the billing row with its tiers (the quota must be fresh, so
+    it is never cached: an upgrade applies on the next call)."""
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     return (
         Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier")
-        .filter(workspace=workspace)
+        .filter(workspace_id=workspace_id)
         .first()
     )
 
@@ -91,14 +111,14 @@ def limits_for_tier(
     )
 
 
-def workspace_limits(workspace: Workspace) -> WorkspaceLimits:
+def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     """TOLLGATE_LIMITS_PROVIDER: the tier and period from the subscription, the
     free tier when there is none (settings' defaults if no tiers are defined)."""
     now = timezone.now()
     sub = subscription_for(workspace)
     tier, paid = effective_tier(sub, now)
     if tier is None:
-        return default_limits(workspace)
+        return default_limits(workspace)  # type: ignore[arg-type]
     start, end = current_period(sub, paid, now)
     return limits_for_tier(tier, sub, start, end)
 
@@ -117,4 +137,4 @@ def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:
     watcher, billing.middleware; the meter may call it directly as well.)"""
     from billing.services.usage_hooks import on_quota_exceeded
 
-    on_quota_exceeded(workspace, limits)
+    on_quota_exceeded(workspace.pk, limits)

@@ -40,7 +40,7 @@ class PeriodUsage:
         return self.limits.overage_policy == "stop" and self.used >= self.included
 
 
-def used_tokens(workspace: Workspace, limits: WorkspaceLimits) -> tuple[int, int]:
+def used_tokens(workspace: Workspace | int, limits: WorkspaceLimits) -> tuple[int, int]:
     """Tokens used and reserved in the current period: the meter's own counter,
     so the page shows exactly what the quota check sees."""
     try:
@@ -48,10 +48,11 @@ def used_tokens(workspace: Workspace, limits: WorkspaceLimits) -> tuple[int, int
     except ImportError:  # the meter's counters are not installed yet
         return 0, 0
 
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     row = (
-        UsageCounter.objects.for_workspace(workspace)
+        UsageCounter.objects.filter(workspace_id=workspace_id)
         .filter(
-            scope=CounterScope.WORKSPACE, scope_id=workspace.pk, period_start=limits.period_start
+            scope=CounterScope.WORKSPACE, scope_id=workspace_id, period_start=limits.period_start
         )
         .values_list("used", "reserved")
         .first()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import stripe_api
+from billing.limits import forget_cached_tiers
 from billing.models import Tier
 from billing.money import to_decimal_string_minor, to_minor_units
 from billing.stripe_api import field
@@ -138,6 +139,7 @@ def tier_sync_to_stripe(*, tier: Tier) -> Tier:
             stripe_overage_price_id=overage_id,
             stripe_synced_at=timezone.now(),
         )
+    forget_cached_tiers()
     tier.refresh_from_db()
     return tier
 

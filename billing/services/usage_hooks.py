@@ -24,7 +24,7 @@ def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
 def _queue_overage(event, tokens: int, limits) -> None:
     from billing.tasks import send_overage_report
 
-    sub = subscription_for(event.workspace)
+    sub = subscription_for(event.workspace_id)
     if sub is None or not sub.stripe_customer_id:
         return
     report = OverageReport.objects.create(
@@ -61,14 +61,14 @@ def _queue_alert(workspace_id: int, threshold: int, limits) -> None:
     transaction.on_commit(lambda: send_usage_alert.delay(*args), robust=True)
 
 
-def on_quota_exceeded(workspace, limits) -> None:
+def on_quota_exceeded(workspace_id: int, limits) -> None:
     """The one 'included tokens used up' email of the period (a 402 or 100 %)."""
     if limits.overage_policy != "stop":
         return
     if claim_notice(
-        workspace_id=workspace.pk, kind=exhausted_kind(limits), period_start=limits.period_start
+        workspace_id=workspace_id, kind=exhausted_kind(limits), period_start=limits.period_start
     ):
-        _queue_alert(workspace.pk, 100, limits)
+        _queue_alert(workspace_id, 100, limits)
 
 
 def _alerts(event, used_after: int, limits) -> None:
@@ -80,7 +80,7 @@ def _alerts(event, used_after: int, limits) -> None:
         if not before < threshold <= after:
             continue
         if threshold >= 100 and limits.overage_policy == "stop":
-            on_quota_exceeded(event.workspace, limits)
+            on_quota_exceeded(event.workspace_id, limits)
         elif claim_notice(
             workspace_id=event.workspace_id,
             kind=f"usage_{threshold}",
@@ -90,8 +90,8 @@ def _alerts(event, used_after: int, limits) -> None:
 
 
 def on_usage_recorded(event) -> None:
-    limits = workspace_limits(event.workspace)
-    used_after, _reserved = used_tokens(event.workspace, limits)
+    limits = workspace_limits(event.workspace_id)
+    used_after, _reserved = used_tokens(event.workspace_id, limits)
     if limits.overage_policy == "metered":
         tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
         if tokens > 0:
