@@ -209,7 +209,9 @@ class ConsentRecord(models.Model):
     """An explicit, recorded 'yes' to a pricier tier. Append-only: it is evidence
     of exactly what the person saw (price, included tokens, charge now, terms)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    # The record outlives a deleted workspace or person (kept as evidence).
+    workspace = models.ForeignKey(Workspace, null=True, on_delete=models.SET_NULL, related_name="+")
+    workspace_name = models.CharField(max_length=100)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -199,6 +199,7 @@ def _record(
 ) -> ConsentRecord:
     return ConsentRecord.objects.create(
         workspace=sub.workspace,
+        workspace_name=sub.workspace.name,
         user=membership.user,
         user_email=membership.user.email,
         role=membership.role,

@@ -64,6 +64,7 @@ def test_no_tiers_falls_back_to_settings(workspace):
 def test_consent_records_are_immutable(workspace, owner, tiers):
     record = ConsentRecord.objects.create(
         workspace=workspace,
+        workspace_name=workspace.name,
         user=owner,
         user_email=owner.email,
         role="owner",
