@@ -61,5 +61,7 @@ def format_money(amount: Decimal | None, currency: str) -> str:
         return "—"
     symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower())
     value = quantize(amount, currency)
+    if value != amount:  # a unit price finer than the currency (per-token rates): show it all
+        value = Decimal(amount).normalize()
     text = f"{value:,}"
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
