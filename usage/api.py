@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -123,7 +123,24 @@ class KeyDetailApi(APIView):
         return Response(KeyOutput(key).data)
 
 
+class QuotaOutput(serializers.Serializer):
+    plan = serializers.CharField()
+    plan_name = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    included_tokens = serializers.IntegerField()
+    used_tokens = serializers.IntegerField()
+    reserved_tokens = serializers.IntegerField()
+    remaining_tokens = serializers.IntegerField()
+    percent_used = serializers.FloatField()
+    overage_policy = serializers.ChoiceField(choices=["stop", "metered"])
+    hard_token_limit = serializers.IntegerField(allow_null=True)
+    upgrade_url = serializers.CharField()
+    next_plan = serializers.CharField(allow_null=True)
+
+
 class QuotaApi(APIView):
+    @extend_schema(responses=QuotaOutput)
     def get(self, request):
         return Response(selectors.quota(workspace=request.workspace))
 
@@ -174,9 +191,35 @@ def own_only(request):
     return None if selectors.sees_everyone(request.membership) else request.user
 
 
+class UsageRowOutput(serializers.Serializer):
+    group = serializers.CharField()
+    label = serializers.CharField()
+    requests = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    cached_input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class UsageOutput(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    group_by = serializers.ChoiceField(choices=selectors.GROUPS)
+    rows = UsageRowOutput(many=True)
+    totals = serializers.DictField(child=serializers.IntegerField())
+
+
 class UsageApi(APIView):
     required_perm = Perm.VIEW_OWN_USAGE
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", str, description="YYYY-MM-DD or ISO date-time"),
+            OpenApiParameter("end", str, description="YYYY-MM-DD (inclusive) or ISO date-time"),
+            OpenApiParameter("group_by", str, enum=list(selectors.GROUPS)),
+        ],
+        responses=UsageOutput,
+    )
     def get(self, request):
         group_by = request.query_params.get("group_by", "day")
         if group_by not in selectors.GROUPS:

@@ -119,12 +119,3 @@ def forget_keys(key_hashes: list[str]) -> None:
     names = [_cache_key(h) for h in key_hashes]
     sync_redis().delete(*names)
     transaction.on_commit(lambda: sync_redis().delete(*names))
-
-
-async def due_for_touch(key_id: int) -> bool:
-    """True at most once a minute per key: last_used_at is written that often."""
-    return bool(
-        await async_redis().set(
-            f"tg:apikey-touched:{key_id}", 1, nx=True, ex=settings.TOLLGATE_KEY_TOUCH_SECONDS
-        )
-    )

@@ -6,4 +6,4 @@ class UsageConfig(AppConfig):
     verbose_name = "Usage (the meter)"
 
     def ready(self) -> None:
-        from usage import signals  # noqa: F401
+        from usage import schema, signals  # noqa: F401

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
@@ -53,7 +54,12 @@ def _call[T](fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
 
 
 async def run_db[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run a synchronous ORM function on the meter's DB threads."""
+    """Run a synchronous ORM function on the meter's DB threads.
+
+    With `TOLLGATE_METER_DB_THREADS = 0` it falls back to Django's
+    `sync_to_async` (e.g. tests that keep their data in an open transaction)."""
+    if not settings.TOLLGATE_METER_DB_THREADS:
+        return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
         _executor_instance(), functools.partial(_call, fn, args, kwargs)

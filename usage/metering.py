@@ -35,7 +35,7 @@ from config.errors import (
     WorkspaceSuspended,
 )
 from usage import moderation, ratelimit
-from usage.apikeys import alookup_key, due_for_touch, parse_bearer
+from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
@@ -153,6 +153,7 @@ class _Call:
     hold: Hold | None = None
     rate_limits: list = field(default_factory=list)
     window: int | None = None
+    touch_key: bool = False
     screen_log: ModerationLog | None = None
     started: float = 0.0
 
@@ -205,7 +206,13 @@ async def _admit(call: _Call) -> None:
         workspace_tpm=limits.tpm_limit,
         tokens=call.estimate,
     )
-    call.window = await ratelimit.hit(call.rate_limits)
+    key = caller.api_key
+    admitted = await ratelimit.hit(
+        call.rate_limits,
+        touch=f"tg:apikey-touched:{key.pk}" if key is not None else None,
+        touch_seconds=settings.TOLLGATE_KEY_TOUCH_SECONDS,
+    )
+    call.window, call.touch_key = admitted.window, admitted.touched
     call.hold = await run_db(
         reserve,
         caller=caller,
@@ -330,7 +337,7 @@ async def _record_success(
         status = EventStatus.INCOMPLETE
         flag = "The upstream reported no usage; the reservation was charged."
     caller = call.caller
-    touch = caller.api_key.pk if caller.api_key and await due_for_touch(caller.api_key.pk) else None
+    touch = caller.api_key.pk if caller.api_key and call.touch_key else None
     event = _event(
         call,
         status=status,
@@ -347,7 +354,10 @@ async def _record_success(
         on_recorded=(lambda e: feature_hook(e, text)) if feature_hook else None,
         touch_key_id=touch,
     )
-    await ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
+    # Bookkeeping the answer needn't wait for.
+    _keep_alive(
+        ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
+    )
     return Completion(
         request_id=call.request_id,
         text=text,

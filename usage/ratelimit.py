@@ -41,7 +41,12 @@ for i = 1, #KEYS do
   redis.call('INCRBY', k, tonumber(ARGV[i * 2 + 1]))
   redis.call('EXPIRE', k, win * 2 + 5)
 end
-return {0, tostring(cur_start)}
+local touched = 0
+local touch = ARGV[#KEYS * 2 + 2]
+if touch and touch ~= '' then
+  if redis.call('SET', touch, 1, 'NX', 'EX', tonumber(ARGV[#KEYS * 2 + 3])) then touched = 1 end
+end
+return {0, tostring(cur_start), touched}
 """
 
 
@@ -70,18 +75,28 @@ def limits_for(
     return [Limit(n, f"tg:rl:{k}", lim, c) for n, k, lim, c in wanted if lim is not None]
 
 
-async def hit(limits: list[Limit]) -> int | None:
+@dataclass(frozen=True)
+class Admitted:
+    window: int  # the window the tokens were counted in (for `adjust_tokens`)
+    touched: bool  # the `touch` marker was set now: time to write last_used_at
+
+
+async def hit(
+    limits: list[Limit], *, touch: str | None = None, touch_seconds: int = 60
+) -> Admitted:
     """Count one request against every limit, or raise 429 rate_limited.
-    Returns the window the tokens were counted in (for `adjust_tokens`)."""
-    if not limits:
-        return None
+    `touch` (a Redis key) is set at most once per `touch_seconds` in the same
+    round trip: the caller learns whether it's time to record "last used"."""
     client = async_redis()
     args: list = [WINDOW_SECONDS]
     for limit in limits:
         args += [limit.limit, limit.cost]
-    index, value = await client.eval(_SCRIPT, len(limits), *[x.redis_key for x in limits], *args)
+    args += [touch or "", touch_seconds]
+    index, value, *rest = await client.eval(
+        _SCRIPT, len(limits), *[x.redis_key for x in limits], *args
+    )
     if int(index) == 0:
-        return int(float(value))
+        return Admitted(int(float(value)), bool(rest and int(rest[0])))
     refused = limits[int(index) - 1]
     retry_after = max(1, math.ceil(float(value)))
     unit = "requests" if refused.name.endswith("rpm") else "tokens"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,8 +35,10 @@ from usage.models import (
 )
 from usage.money import Prices
 from usage.ratecard import price_for
+from usage.redis_client import sync_redis
 
 COUNTERS = UsageCounter._meta.db_table
+MEMBER_CAP_CACHE = "tg:membercap:"
 ROLLUPS = "usage_usagerollup"
 
 
@@ -58,6 +61,18 @@ class Hold:
     limits: WorkspaceLimits
 
 
+def member_cap(membership_id: int) -> tuple[int | None, str]:
+    """(token cap, cap period) of a member, cached in Redis (dropped on change)."""
+    name = f"{MEMBER_CAP_CACHE}{membership_id}"
+    raw = sync_redis().get(name)
+    if raw is None:
+        cap = MemberCap.objects.filter(membership_id=membership_id).first()
+        raw = f"{cap.token_cap}:{cap.cap_period}" if cap else f":{CapPeriod.MONTH}"
+        sync_redis().set(name, raw, ex=300)
+    value, _, period = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
+    return (int(value) if value else None), period
+
+
 def _period(cap_period: str, limits: WorkspaceLimits) -> datetime:
     return LIFETIME_START if cap_period == CapPeriod.LIFETIME else limits.period_start
 
@@ -71,14 +86,9 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
             limits.hard_token_limit,
         )
     ]
-    cap = MemberCap.objects.filter(membership_id=caller.membership.pk).first()
+    cap, cap_period = member_cap(caller.membership.pk)
     scopes.append(
-        Scope(
-            CounterScope.MEMBER,
-            caller.membership.pk,
-            _period(cap.cap_period if cap else CapPeriod.MONTH, limits),
-            cap.token_cap if cap else None,
-        )
+        Scope(CounterScope.MEMBER, caller.membership.pk, _period(cap_period, limits), cap)
     )
     key = caller.api_key
     if key is not None:
@@ -88,28 +98,84 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
     return scopes
 
 
-def _lock_counters(workspace_id: int, scopes: list[Scope]) -> dict[tuple, tuple[int, int, int]]:
-    """Lock (creating when missing) the counter rows; {(kind, id): (pk, used, reserved)}."""
-    where = " OR ".join(["(scope = %s AND scope_id = %s AND period_start = %s)"] * len(scopes))
-    params = [v for s in scopes for v in (s.kind, s.scope_id, s.period_start)]
-    select = (
-        f"SELECT id, scope, scope_id, used, reserved FROM {COUNTERS} "  # noqa: S608
-        f"WHERE {where} ORDER BY id FOR UPDATE"
-    )
+# One statement, so the counter rows stay locked for one round trip only:
+# lock the rows in id order, check every limit, and - only if all fit - add
+# the tokens to `reserved` and write the reservation row.
+_RESERVE_SQL = f"""
+WITH wanted(scope, scope_id, period_start, lim) AS (VALUES {{values}}),
+locked AS (
+    SELECT c.id, c.scope, c.scope_id, c.used, c.reserved, w.lim
+    FROM {COUNTERS} c JOIN wanted w
+      ON c.scope = w.scope AND c.scope_id = w.scope_id AND c.period_start = w.period_start
+    ORDER BY c.id FOR UPDATE OF c
+),
+verdict AS (
+    SELECT count(*) AS found,
+           coalesce(bool_and(lim IS NULL OR used + reserved + %(n)s <= lim), true) AS fits
+    FROM locked
+),
+held AS (
+    UPDATE {COUNTERS} c SET reserved = c.reserved + %(n)s
+    FROM locked l, verdict v
+    WHERE c.id = l.id AND v.fits AND v.found = %(expected)s
+    RETURNING c.id
+),
+reservation AS (
+    INSERT INTO usage_reservation (request_id, workspace_id, tokens, counter_ids, created_at)
+    SELECT %(request_id)s, %(workspace_id)s, %(n)s,
+           (SELECT to_jsonb(array_agg(id ORDER BY id)) FROM locked), now()
+    FROM verdict v WHERE v.fits AND v.found = %(expected)s
+    RETURNING id
+)
+SELECT l.id, l.scope, l.scope_id, l.used, l.reserved, v.fits, v.found
+FROM locked l CROSS JOIN verdict v ORDER BY l.id
+"""  # noqa: S608 - only placeholders are interpolated
+
+
+def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
+    values, params = [], {}
+    for i, scope in enumerate(scopes):
+        values.append(f"(%(k{i})s, %(i{i})s::bigint, %(p{i})s::timestamptz, %(l{i})s::bigint)")
+        params |= {
+            f"k{i}": scope.kind,
+            f"i{i}": scope.scope_id,
+            f"p{i}": scope.period_start,
+            f"l{i}": scope.limit,
+        }
+    return ", ".join(values), params
+
+
+def _create_missing_counters(workspace_id: int, scopes: list[Scope]) -> None:
+    values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
     with connection.cursor() as cursor:
-        cursor.execute(select, params)
+        cursor.execute(
+            f"INSERT INTO {COUNTERS} "  # noqa: S608
+            "(workspace_id, scope, scope_id, period_start, used, reserved) "
+            f"VALUES {values} ON CONFLICT DO NOTHING",
+            [v for s in scopes for v in (workspace_id, s.kind, s.scope_id, s.period_start)],
+        )
+
+
+def _try_reserve(
+    *, workspace_id: int, scopes: list[Scope], tokens: int, request_id: str
+) -> tuple[bool, int, list[tuple]]:
+    values, params = _wanted_sql(scopes)
+    params |= {
+        "n": tokens,
+        "expected": len(scopes),
+        "request_id": request_id,
+        "workspace_id": workspace_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SQL.format(values=values), params)
         rows = cursor.fetchall()
-        if len(rows) < len(scopes):
-            values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
-            cursor.execute(
-                f"INSERT INTO {COUNTERS} "  # noqa: S608
-                "(workspace_id, scope, scope_id, period_start, used, reserved) "
-                f"VALUES {values} ON CONFLICT DO NOTHING",
-                [v for s in scopes for v in (workspace_id, s.kind, s.scope_id, s.period_start)],
-            )
-            cursor.execute(select, params)
-            rows = cursor.fetchall()
-    return {(kind, scope_id): (pk, used, reserved) for pk, kind, scope_id, used, reserved in rows}
+    found = rows[0][6] if rows else 0
+    fits = bool(rows[0][5]) if rows else False
+    return fits and found == len(scopes), found, rows
+
+
+def _absolute(url: str) -> str:
+    return settings.SITE_URL.rstrip("/") + url if url.startswith("/") else url
 
 
 def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: WorkspaceLimits):
@@ -121,14 +187,20 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     }
     if scope.kind == CounterScope.WORKSPACE:
         if limits.overage_policy == "stop":
+            left = max(0, (scope.limit or 0) - used - reserved)
+            situation = (
+                "Your plan's included tokens for this period are used up."
+                if left == 0
+                else f"This request needs up to {tokens:,} tokens but only {left:,} are left "
+                "in your plan for this period."
+            )
             return QuotaExceeded(
-                "Your plan's included tokens for this period are used up. "
-                "Ask an owner or admin to upgrade to continue.",
+                f"{situation} An owner or admin can upgrade to continue.",
                 details={
                     **details,
                     "plan": limits.plan,
                     "period_end": limits.period_end.isoformat(),
-                    "upgrade_url": limits.upgrade_url,
+                    "upgrade_url": _absolute(limits.upgrade_url),
                     "next_plan": limits.next_plan,
                 },
             )
@@ -151,21 +223,25 @@ def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -
         )
     prices = price_for(model, timezone.now())
     scopes = scopes_for(caller=caller, limits=limits)
-    with transaction.atomic():
-        counters = _lock_counters(caller.workspace.pk, scopes)
+    workspace_id = caller.workspace.pk
+    held, found, rows = _try_reserve(
+        workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
+    )
+    if not held and found < len(scopes):  # first call in a period: make its counters
+        _create_missing_counters(workspace_id, scopes)
+        held, found, rows = _try_reserve(
+            workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
+        )
+    if not held:
+        by_scope = {
+            (kind, scope_id): (used, reserved) for _pk, kind, scope_id, used, reserved, *_ in rows
+        }
         for scope in scopes:
-            _pk, used, reserved = counters[(scope.kind, scope.scope_id)]
+            used, reserved = by_scope[(scope.kind, scope.scope_id)]
             if scope.limit is not None and used + reserved + tokens > scope.limit:
                 raise _refuse(scope, used, reserved, tokens, limits)
-        ids = sorted(pk for pk, _u, _r in counters.values())
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {COUNTERS} SET reserved = reserved + %s WHERE id = ANY(%s)",  # noqa: S608
-                [tokens, ids],
-            )
-        Reservation.objects.create(
-            request_id=request_id, workspace_id=caller.workspace.pk, tokens=tokens, counter_ids=ids
-        )
+        raise RuntimeError("reservation refused without a limit to blame")  # pragma: no cover
+    ids = [row[0] for row in rows]
     return Hold(request_id, tokens, tuple(ids), prices, limits)
 
 
@@ -224,14 +300,17 @@ def settle(
         if moderation is not None:
             moderation.save()
         released = Reservation.objects.filter(request_id=hold.request_id).delete()[0]
-        # A reservation already released by the stale-reservation task holds nothing.
-        _move_counters(list(hold.counter_ids), hold.tokens if released else 0, event.total_tokens)
-        _upsert_rollup(event)
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
         if event.total_tokens:
             notify_usage_recorded(event)
-        return on_recorded(event) if on_recorded is not None else None
+        record = on_recorded(event) if on_recorded is not None else None
+        # The hot shared rows (rollup, counters) last: their locks are held
+        # for as short a time as possible.
+        _upsert_rollup(event)
+        # A reservation already released by the stale-reservation task holds nothing.
+        _move_counters(list(hold.counter_ids), hold.tokens if released else 0, event.total_tokens)
+    return record
 
 
 def release_stale(*, older_than: datetime) -> int:

@@ -4,13 +4,15 @@ are dropped so the next request sees the change."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import Membership, User, Workspace
 from usage import moderation, ratecard
 from usage.apikeys import forget_keys
-from usage.models import ApiKey, ModerationSettings, RateCard
+from usage.models import ApiKey, MemberCap, ModerationSettings, RateCard
+from usage.redis_client import sync_redis
 
 
 def _forget(**filters) -> None:
@@ -45,3 +47,13 @@ def _rate_card_changed(**kwargs) -> None:
 @receiver(post_save, sender=ModerationSettings)
 def _moderation_settings_changed(**kwargs) -> None:
     moderation.clear_cache()
+
+
+@receiver(post_save, sender=MemberCap)
+@receiver(post_delete, sender=MemberCap)
+def _member_cap_changed(sender, instance: MemberCap, **kwargs) -> None:
+    from usage.reservations import MEMBER_CAP_CACHE
+
+    name = f"{MEMBER_CAP_CACHE}{instance.membership_id}"
+    sync_redis().delete(name)
+    transaction.on_commit(lambda: sync_redis().delete(name))

@@ -257,6 +257,8 @@ CELERY_BEAT_SCHEDULE |= {
     },
 }
 
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"CapPeriodEnum": "usage.models.CapPeriod"}
+
 # --- Tollgate: billing ------------------------------------------------------------
 # Billing answers the meter's "what may this workspace do now" (usage/limits.py).
 TOLLGATE_LIMITS_PROVIDER = env(
@@ -288,6 +290,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
+# The async feature endpoints are described by a hook (drf-spectacular can't see them).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "ai_features.schema.add_feature_paths",
+]
 # Uploads (ai_features/documents.py): .txt, .md, .pdf, .docx, checked by content.
 TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_000)  # 10 MB
 TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)

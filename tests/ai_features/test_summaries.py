@@ -125,3 +125,12 @@ def test_summaries_of_another_workspace_are_404(metered, make_member, make_key):
         f"{metered}/api/v1/summaries/not-a-uuid", headers={"Authorization": f"Bearer {secret_a}"}
     )
     assert garbage.status_code == 404
+
+
+def test_the_openapi_schema_describes_the_feature_endpoints(client, db):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/summaries", "/api/v1/summaries/{id}", "/api/v1/keys", "/api/v1/quota"} <= set(
+        paths
+    )

@@ -9,3 +9,13 @@ def auth(secret: str) -> dict[str, str]:
 
 def summaries_url(base: str) -> str:
     return f"{base}/api/v1/summaries"
+
+
+def run_async(coro):
+    """asyncio.run in a fresh thread: the sync Playwright API may already run
+    an event loop in the test thread."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from accounts.models import Workspace
+from tests.usage.helpers import TEXT, auth, summaries_url
 from usage.models import ApiKey, UsageCounter
 from usage.services import key_update, member_cap_set
-from tests.usage.helpers import TEXT, auth, summaries_url
 
 
 def _post(base, secret):

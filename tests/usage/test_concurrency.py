@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.db.models import Sum
 
-from tests.usage.helpers import TEXT, auth, summaries_url
+from tests.usage.helpers import TEXT, auth, run_async, summaries_url
 from usage.models import Reservation, UsageCounter, UsageEvent
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_200_parallel_calls_never_pass_a_key_cap(metered, fake_upstream, make_me
     cap = 6_000  # room for ~20 of the 200 calls
     key, secret = make_key(make_member(), token_cap=cap, cap_period="lifetime")
 
-    responses = asyncio.run(_fire(metered, auth(secret), 200))
+    responses = run_async(_fire(metered, auth(secret), 200))
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {201, 402}, statuses
@@ -56,7 +56,7 @@ def test_parallel_calls_stop_at_the_workspace_quota(
     member = make_member()
     _key, secret = make_key(member)
 
-    responses = asyncio.run(_fire(metered, auth(secret), 40))
+    responses = run_async(_fire(metered, auth(secret), 40))
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) == {201, 402}, statuses

@@ -12,18 +12,15 @@ from django.db.backends.signals import connection_created
 from tests.usage.helpers import TEXT, auth, summaries_url
 
 EXPECTED = [
-    # reserve: one transaction
-    "SELECT ... usage_membercap",
-    "SELECT ... FOR UPDATE (counters, id order)",
-    "UPDATE counters SET reserved",
-    "INSERT reservation",
-    # settle: one transaction
+    # reserve: one statement (lock counters in id order, check, hold, reservation row)
+    "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
+    # record + settle: one transaction
     "INSERT usage event",
     "INSERT moderation log",
     "DELETE reservation",
-    "UPDATE counters SET used",
+    "INSERT summary (the feature's result)",
     "UPSERT rollup",
-    "INSERT summary",
+    "UPDATE counters: reserved -> used",
 ]
 
 

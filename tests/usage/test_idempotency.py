@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from ai_features.models import Summary
-from tests.usage.helpers import TEXT, auth, summaries_url
+from tests.usage.helpers import TEXT, auth, run_async, summaries_url
 from usage.models import UsageEvent
 
 
@@ -74,7 +74,7 @@ def test_concurrent_twins_make_one_upstream_call(metered, fake_upstream, make_me
     fake_upstream.set_latency(300)
     _key, secret = make_key(make_member())
 
-    responses = asyncio.run(_twins(metered, {**auth(secret), "Idempotency-Key": "twin"}))
+    responses = run_async(_twins(metered, {**auth(secret), "Idempotency-Key": "twin"}))
 
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1

@@ -4,12 +4,11 @@ never reports usage is charged its reservation and flagged."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from accounts.models import Membership
 from config.errors import UpstreamError
+from tests.usage.helpers import run_async
 from usage import metering
 from usage.models import Reservation, UsageCounter, UsageEvent
 
@@ -40,7 +39,7 @@ async def _consume(caller, *, stop_after: int | None = None, messages=MESSAGES):
 
 
 def test_full_stream_reports_usage_from_the_final_chunk(caller):
-    deltas, final = asyncio.run(_consume(caller))
+    deltas, final = run_async(_consume(caller))
     assert len(deltas) > 3 and final is not None
     event = UsageEvent.objects.get(pk=final.event_id)
     assert event.streamed and event.status == "ok" and not event.flagged
@@ -49,8 +48,8 @@ def test_full_stream_reports_usage_from_the_final_chunk(caller):
 
 
 def test_client_disconnect_mid_stream_still_records_usage_exactly(caller):
-    _deltas, full = asyncio.run(_consume(caller))
-    _partial, none = asyncio.run(_consume(caller, stop_after=2))
+    _deltas, full = run_async(_consume(caller))
+    _partial, none = run_async(_consume(caller, stop_after=2))
 
     assert none is None
     events = list(UsageEvent.objects.order_by("created_at"))
@@ -70,7 +69,7 @@ def test_client_disconnect_mid_stream_still_records_usage_exactly(caller):
 
 def test_stream_without_usage_charges_the_reservation_and_flags(caller, fake_upstream):
     fake_upstream.fail_next("no_usage")
-    _deltas, final = asyncio.run(_consume(caller))
+    _deltas, final = run_async(_consume(caller))
     event = UsageEvent.objects.get()
     assert event.status == "incomplete" and event.flagged
     assert event.total_tokens == event.reserved_tokens == final.usage.total_tokens
@@ -79,7 +78,7 @@ def test_stream_without_usage_charges_the_reservation_and_flags(caller, fake_ups
 def test_stream_cut_after_tokens_charges_the_reservation(caller, fake_upstream):
     fake_upstream.fail_next("cut", after_chunks=3)
     with pytest.raises(UpstreamError):
-        asyncio.run(_consume(caller))
+        run_async(_consume(caller))
     event = UsageEvent.objects.get()
     assert event.status == "incomplete" and event.flagged
     assert event.total_tokens == event.reserved_tokens
