@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing.limits import subscription_for, workspace_limits
-from billing.models import BillingNotice, OverageReport
+from billing.models import BillingNotice, OverageReport, Subscription
 from billing.selectors import used_tokens
 
 
@@ -89,11 +89,29 @@ def _alerts(event, used_after: int, limits) -> None:
             _queue_alert(event.workspace_id, threshold, limits)
 
 
+def _used_after(event, limits) -> int:
+    """Tokens used in the period including this event. The meter calls the hook
+    after inserting the event and before moving its counters (it keeps the hot
+    counter rows for last), so the counter doesn't include this event yet."""
+    used, _reserved = used_tokens(event.workspace_id, limits)
+    return used + event.total_tokens
+
+
 def on_usage_recorded(event) -> None:
     limits = workspace_limits(event.workspace_id)
-    used_after, _reserved = used_tokens(event.workspace_id, limits)
     if limits.overage_policy == "metered":
+        # Serialize a metered workspace's recordings on its billing row (nothing
+        # else the meter locks), so each event's overage is computed exactly once
+        # against its predecessors' committed counters.
+        list(
+            Subscription.objects.select_for_update()
+            .filter(workspace_id=event.workspace_id)
+            .values_list("pk", flat=True)
+        )
+        used_after = _used_after(event, limits)
         tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
         if tokens > 0:
             _queue_overage(event, tokens, limits)
+    else:
+        used_after = _used_after(event, limits)
     _alerts(event, used_after, limits)
