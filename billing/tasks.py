@@ -41,3 +41,11 @@ def send_usage_alert(workspace_id: int, threshold: int, period_start: str) -> No
     if usage.limits.period_start != dt.datetime.fromisoformat(period_start):
         return  # the period rolled over before the alert went out
     notify_usage_alert(workspace=workspace, threshold=threshold, usage=usage)
+
+
+@shared_task
+def refresh_due_subscriptions() -> int:
+    """Beat: re-fetch subscriptions whose period ended (in case a webhook was lost)."""
+    from billing.services.subscriptions import subscriptions_refresh_due
+
+    return subscriptions_refresh_due()

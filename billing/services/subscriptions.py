@@ -286,3 +286,19 @@ def subscription_downgrade(*, workspace: Workspace, tier: Tier) -> Subscription:
         _apply(sub, stripe_sub)
         sub.save()
     return sub
+
+
+def subscriptions_refresh_due(*, limit: int = 200) -> int:
+    """Safety net for lost webhooks: re-fetch paid subscriptions whose period
+    has ended here (a renewal, cancellation or downgrade Stripe has applied)."""
+    due = Subscription.objects.filter(
+        current_period_end__lte=timezone.now(), status__in=["active", "trialing", "past_due"]
+    ).exclude(stripe_subscription_id="")
+    refreshed = 0
+    for sub_id in due.values_list("stripe_subscription_id", flat=True)[:limit]:
+        try:
+            subscription_sync(stripe_subscription_id=sub_id)
+            refreshed += 1
+        except stripe.StripeError:
+            logger.warning("could not refresh subscription %s", sub_id)
+    return refreshed

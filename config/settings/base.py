@@ -286,6 +286,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.send_pending_overage_reports",
         "schedule": 300.0,
     },
+    "billing-refresh-due-subscriptions": {
+        "task": "billing.tasks.refresh_due_subscriptions",
+        "schedule": 900.0,
+    },
 }
 
 # --- Tollgate: ai_features --------------------------------------------------------

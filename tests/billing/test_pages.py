@@ -57,3 +57,19 @@ def test_demo_seed_is_idempotent(db):
     demo.seed()
     assert list(Tier.objects.values_list("slug", flat=True)) == ["free", "pro", "team"]
     assert Tier.objects.get(slug="free").next_tier.slug == "pro"
+
+
+def test_lost_webhooks_are_caught_up_by_the_refresh_task(workspace, stripe_tiers, stripe_env):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.tasks import refresh_due_subscriptions
+
+    sub = subscribe(workspace, stripe_tiers["pro"], stripe_env)
+    real_end = sub.current_period_end
+    past = timezone.now() - timedelta(days=1)
+    Subscription.objects.filter(pk=sub.pk).update(current_period_end=past)
+    assert refresh_due_subscriptions.delay().get() == 1
+    sub.refresh_from_db()
+    assert sub.current_period_end == real_end
