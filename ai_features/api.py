@@ -9,8 +9,9 @@ import functools
 import json
 import uuid
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from ai_features.documents import extract_text
@@ -86,7 +87,12 @@ async def _summarize_input(request: HttpRequest) -> SummarizeInput:
         data = _json_body(request)
         return validate(text=data.get("text"), length=data.get("length"), format=data.get("format"))
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form, files = request.POST, request.FILES
+        try:
+            form, files = request.POST, request.FILES
+        except MultiPartParserError:
+            raise InvalidRequest("The multipart body could not be read.") from None
+        except TooManyFilesSent:
+            raise InvalidRequest("Send one `document` file per request.") from None
         upload = files.get("document")
         if upload is None:
             return validate(

@@ -17,7 +17,7 @@ class KeyForm(forms.Form):
     expires_at = forms.DateTimeField(
         required=False,
         label="Expires (UTC)",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
 
     def clean_expires_at(self):

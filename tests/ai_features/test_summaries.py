@@ -101,6 +101,18 @@ def test_malformed_json_and_wrong_media_type(metered, make_member, make_key):
     assert (xml.status_code, xml.json()["error"]["code"]) == (415, "unsupported_media_type")
 
 
+def test_a_broken_multipart_body_is_400(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    response = post(
+        metered,
+        secret,
+        content=b'--xyz\r\nContent-Disposition: form-data; name="text"\r\n\r\nhello',
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
 def test_no_credentials_and_unknown_key(metered):
     anonymous = httpx.post(f"{metered}/api/v1/summaries", json={"text": TEXT})
     assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (

@@ -29,7 +29,7 @@ def test_control_endpoints_over_http(fake_upstream):
     assert last["headers"]["authorization"] == "Bearer ***"
     assert last["body"] == CHAT
     stats = httpx.get(f"{fake_upstream.url}/_control/stats").json()
-    assert stats == {"calls": {"chat": 3}, "queued_faults": 1}
+    assert stats == {"calls": {"chat": 3}, "queued_faults": 1, "in_flight": 0, "peak_in_flight": 1}
     config = httpx.post(f"{fake_upstream.url}/_control/config", json={"latency_ms": 5})
     assert config.json() == {"latency_ms": 5}
     httpx.post(f"{fake_upstream.url}/_control/reset")
@@ -49,7 +49,7 @@ def test_json_object_mode_and_bad_json(fake_upstream):
 
 def test_answer_rules():
     bullets = [
-        {"role": "system", "content": "Answer in bullets."},
+        {"role": "system", "content": "Answer in bullets. Not as prose with 3 bullets."},
         {"role": "user", "content": "A. B."},
     ]
     assert answers.plain_answer(bullets) == "- A.\n- B."

@@ -97,7 +97,7 @@ def two_servers(fake_upstream, rate_card, transactional_db):
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core box imports Django slowly
         for url in urls:
             while True:
                 try:
@@ -105,6 +105,8 @@ def two_servers(fake_upstream, rate_card, transactional_db):
                         break
                 except httpx.TransportError:
                     pass
+                if any(proc.poll() is not None for proc in procs):
+                    raise RuntimeError("a server process exited during start-up")
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start")
                 time.sleep(0.1)

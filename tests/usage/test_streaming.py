@@ -12,7 +12,10 @@ from tests.usage.helpers import run_async
 from usage import metering
 from usage.models import Reservation, UsageCounter, UsageEvent
 
-MESSAGES = [{"role": "user", "content": "Write a long story about metering tokens exactly."}]
+# The fake answers with the first sentences of the input, one chunk per word:
+# a long sentence makes a long stream.
+LONG_SENTENCE = " ".join(f"word{i}" for i in range(400)) + "."
+MESSAGES = [{"role": "user", "content": LONG_SENTENCE}]
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def caller(fake_upstream, rate_card, transactional_db, make_member):
 
 
 async def _consume(caller, *, stop_after: int | None = None, messages=MESSAGES):
-    deltas, final = [], None
+    deltas, final, still_running = [], None, None
     gen = metering.stream(caller=caller, feature="chat", messages=messages, max_output_tokens=300)
     try:
         async for item in gen:
@@ -31,16 +34,17 @@ async def _consume(caller, *, stop_after: int | None = None, messages=MESSAGES):
             else:
                 deltas.append(item)
                 if stop_after is not None and len(deltas) >= stop_after:
+                    still_running = any(not t.done() for t in metering._in_flight)
                     break  # the client went away
     finally:
         await gen.aclose()
         await metering.drain_in_flight()
-    return deltas, final
+    return deltas, final, still_running
 
 
 def test_full_stream_reports_usage_from_the_final_chunk(caller):
-    deltas, final = run_async(_consume(caller))
-    assert len(deltas) > 3 and final is not None
+    deltas, final, _ = run_async(_consume(caller))
+    assert len(deltas) > 100 and final is not None
     event = UsageEvent.objects.get(pk=final.event_id)
     assert event.streamed and event.status == "ok" and not event.flagged
     assert event.total_tokens == final.usage.total_tokens > 0
@@ -48,10 +52,11 @@ def test_full_stream_reports_usage_from_the_final_chunk(caller):
 
 
 def test_client_disconnect_mid_stream_still_records_usage_exactly(caller):
-    _deltas, full = run_async(_consume(caller))
-    _partial, none = run_async(_consume(caller, stop_after=2))
+    _deltas, full, _ = run_async(_consume(caller))
+    _partial, none, still_running = run_async(_consume(caller, stop_after=2))
 
     assert none is None
+    assert still_running  # the consumer left while the upstream was still streaming
     events = list(UsageEvent.objects.order_by("created_at"))
     assert len(events) == 2
     cut = events[1]
@@ -69,7 +74,7 @@ def test_client_disconnect_mid_stream_still_records_usage_exactly(caller):
 
 def test_stream_without_usage_charges_the_reservation_and_flags(caller, fake_upstream):
     fake_upstream.fail_next("no_usage")
-    _deltas, final = run_async(_consume(caller))
+    _deltas, final, _ = run_async(_consume(caller))
     event = UsageEvent.objects.get()
     assert event.status == "incomplete" and event.flagged
     assert event.total_tokens == event.reserved_tokens == final.usage.total_tokens

@@ -1,8 +1,9 @@
 """What the fake model says: deterministic, cheap, and easy to assert on.
 
 - Plain answers: the first `ANSWER_SENTENCES` sentences of the last user message
-  (fault directives removed), one per line as "- ..." bullets when the prompt
-  (any message) contains the word "bullet". An empty input answers "OK.".
+  (fault directives removed), one per line as "- ..." bullets when a message
+  asks for a "bulleted list", "bullet points" or "bullets:"/"in bullets". An
+  empty input answers "OK.".
 - `response_format` `json_schema`: a JSON document valid for the schema. A field
   whose name appears in the user text as a `name: value` line takes that value
   (converted to the field's type); other fields get a plain default by type
@@ -39,6 +40,7 @@ MODERATION_CATEGORIES = (
 
 DIRECTIVE = re.compile(r"\[\[fault:([a-z0-9_]+)(?::([0-9]+))?\]\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WANTS_BULLETS = re.compile(r"bulleted list|bullet points|bullet list|in bullets|bullets:", re.I)
 _FLAG = re.compile(FLAG_TRIGGER + r"(?::([a-z/\-]+))?")
 
 

@@ -23,7 +23,8 @@ Faults, two ways (see `Fault`):
   cut mid-body), `[[fault:no_usage]]` (no usage chunk / no usage field).
 Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
-`GET /_control/stats` (calls per endpoint).
+`GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
+since the last reset).
 """
 
 from __future__ import annotations
@@ -85,8 +86,11 @@ class State:
     last_request: dict[str, Any] | None = None
     seen_prefixes: set[bytes] = field(default_factory=set)
     calls: Counter = field(default_factory=Counter)
+    in_flight: int = 0  # chat calls being answered right now
+    peak_in_flight: int = 0
 
     def reset(self) -> None:
+        self.peak_in_flight = self.in_flight
         self.latency_ms = self.default_latency_ms
         self.faults.clear()
         self.last_request = None
@@ -335,6 +339,14 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             )
 
     async def chat_completions(request: Request) -> Response:
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            return await answer_chat(request)
+        finally:
+            state.in_flight -= 1
+
+    async def answer_chat(request: Request) -> Response:
         key, denied = await authorized(request)
         if denied:
             return denied
@@ -486,7 +498,14 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         return JSONResponse(state.last_request)
 
     async def control_stats(request: Request) -> Response:
-        return JSONResponse({"calls": dict(state.calls), "queued_faults": len(state.faults)})
+        return JSONResponse(
+            {
+                "calls": dict(state.calls),
+                "queued_faults": len(state.faults),
+                "in_flight": state.in_flight,
+                "peak_in_flight": state.peak_in_flight,
+            }
+        )
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return openai_error(404, f"Unknown path {request.url.path}", kind="invalid_request_error")
