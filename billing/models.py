@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Workspace
-from accounts.tenancy import WorkspaceScopedManager
+from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager
 
 FEATURE_CHOICES = [("summarize", "Summarize"), ("extract", "Extract"), ("chat", "Chat")]
 FEATURE_SLUGS = frozenset(slug for slug, _ in FEATURE_CHOICES)
@@ -205,6 +205,14 @@ class ImmutableError(Exception):
     pass
 
 
+class ConsentQuerySet(WorkspaceQuerySet):
+    def update(self, **kwargs):
+        raise ImmutableError("Consent records can't be changed.")
+
+    def delete(self):
+        raise ImmutableError("Consent records can't be deleted.")
+
+
 class ConsentRecord(models.Model):
     """An explicit, recorded 'yes' to a pricier tier. Append-only: it is evidence
     of exactly what the person saw (price, included tokens, charge now, terms)."""
@@ -231,7 +239,7 @@ class ConsentRecord(models.Model):
     user_agent = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = WorkspaceScopedManager()
+    objects = models.Manager.from_queryset(ConsentQuerySet)()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

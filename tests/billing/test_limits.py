@@ -84,6 +84,12 @@ def test_consent_records_are_immutable(workspace, owner, tiers):
         record.save()
     with pytest.raises(ImmutableError):
         record.delete()
+    with pytest.raises(ImmutableError):
+        ConsentRecord.objects.filter(pk=record.pk).update(price_shown=Decimal("1"))
+    # The evidence outlives the workspace it was given for.
+    workspace.delete()
+    record = ConsentRecord.objects.get(pk=record.pk)
+    assert (record.workspace, record.price_shown) == (None, Decimal("29.00"))
 
 
 def test_a_new_period_resets_usage(workspace, tiers):
