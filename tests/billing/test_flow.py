@@ -122,7 +122,7 @@ def test_bad_signature_changes_nothing(client, workspace, stripe_tiers, stripe_e
 
 
 def test_failed_payment_keeps_the_old_tier_until_stripe_confirms(
-    client, owner, workspace, stripe_tiers, stripe_env
+    client, owner, workspace, stripe_tiers, stripe_env, django_capture_on_commit_callbacks
 ):
     sub = subscribe(workspace, stripe_tiers["pro"], stripe_env)
     stripe_env.set_card_failing(sub.stripe_customer_id)
@@ -133,6 +133,16 @@ def test_failed_payment_keeps_the_old_tier_until_stripe_confirms(
     assert body["subscription"]["pending_plan"] == "team"
     assert body["consent"]["to_plan"] == "team"
     assert workspace_limits(workspace).plan == "pro"
+
+    # The card is fixed and the open invoice paid: Stripe applies the pending
+    # update, and its webhook brings the new quota.
+    stripe_env.set_card_failing(sub.stripe_customer_id, False)
+    open_invoice = stripe_env.events("invoice.payment_failed")[-1]["data"]["object"]["id"]
+    stripe_env.client().v1.invoices.pay(open_invoice)
+    with django_capture_on_commit_callbacks(execute=True):
+        event = stripe_env.events("customer.subscription.updated")[-1]
+        assert deliver(client, stripe_env, event).status_code == 200
+    assert workspace_limits(workspace).plan == "team"
 
 
 def test_member_sees_ask_an_admin(client, make_member, workspace, owner, stripe_tiers):
