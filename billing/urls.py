@@ -10,5 +10,6 @@ urlpatterns = [
     path("billing/portal/", views.portal, name="portal"),
     path("billing/cancel/", views.cancel, name="cancel"),
     path("billing/downgrade/", views.downgrade, name="downgrade"),
+    path("billing/spend-cap/", views.spend_cap, name="spend_cap"),
     path("stripe/webhook/", webhook.stripe_webhook, name="stripe_webhook"),
 ]

@@ -3,6 +3,8 @@ page, Checkout/Portal redirects, cancel and downgrade."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -94,8 +96,15 @@ def overview(request: HttpRequest) -> HttpResponse:
             ),
             "stripe_configured": stripe_api.is_configured(),
             "managers": _managers(request),
+            "spend_cap": _spend_cap(sub, current),
         },
     )
+
+
+def _spend_cap(sub, tier):
+    if sub is not None and sub.overage_spend_cap is not None:
+        return sub.overage_spend_cap
+    return tier.overage_spend_cap if tier is not None else None
 
 
 def _managers(request: HttpRequest) -> list[str]:
@@ -264,4 +273,27 @@ def downgrade(request: HttpRequest) -> HttpResponse:
         return redirect("billing:overview")
     when = f"{sub.current_period_end:%d %b %Y}" if sub.current_period_end else "the period end"
     messages.success(request, f"You will move to {tier.name} on {when}.")
+    return redirect("billing:overview")
+
+
+@login_required
+@require_POST
+def spend_cap(request: HttpRequest) -> HttpResponse:
+    if (response := _workspace_or_redirect(request)) is not None:
+        return response
+    if not request.membership.can(Perm.MANAGE_BILLING):
+        messages.error(request, "Only owners and admins can change the spend cap.")
+        return redirect("billing:overview")
+    raw = request.POST.get("cap", "").strip()
+    try:
+        cap = Decimal(raw) if raw else None
+        if cap is not None and not cap.is_finite():
+            raise InvalidOperation
+        subs.spend_cap_set(workspace=request.workspace, cap=cap)
+    except InvalidOperation:
+        messages.error(request, "Enter the cap as an amount, e.g. 50.00, or leave it empty.")
+    except ApiError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Spend cap saved. It applies to the next request.")
     return redirect("billing:overview")

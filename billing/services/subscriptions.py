@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -16,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from billing import stripe_api
 from billing.models import Subscription, SubscriptionStatus, Tier
+from billing.money import format_money
 from billing.services.catalog import tier_for_price
 from billing.stripe_api import StripeFailed, field, from_timestamp, object_id
 from config.errors import InvalidRequest
@@ -302,3 +304,24 @@ def subscriptions_refresh_due(*, limit: int = 200) -> int:
         except stripe.StripeError:
             logger.warning("could not refresh subscription %s", sub_id)
     return refreshed
+
+
+def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
+    """The workspace's own overage cap per period (blank: the tier's default).
+    It can only be lowered below the tier's cap, never raised past it."""
+    with transaction.atomic():
+        sub = subscription_row(workspace, lock=True)
+        tier = sub.tier if sub.is_paid else None
+        if tier is None or not tier.is_metered:
+            raise InvalidRequest("Only plans with metered overage have a spend cap.")
+        if cap is not None and cap < 0:
+            raise InvalidRequest("The cap can't be negative.", details={"cap": ["negative"]})
+        ceiling = tier.overage_spend_cap
+        if cap is not None and ceiling is not None and cap > ceiling:
+            raise InvalidRequest(
+                f"The {tier.name} plan caps overage at {format_money(ceiling, tier.currency)}.",
+                details={"cap": ["above the plan's cap"]},
+            )
+        sub.overage_spend_cap = cap
+        sub.save(update_fields=["overage_spend_cap", "updated_at"])
+    return sub

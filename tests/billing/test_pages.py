@@ -73,3 +73,15 @@ def test_lost_webhooks_are_caught_up_by_the_refresh_task(workspace, stripe_tiers
     assert refresh_due_subscriptions.delay().get() == 1
     sub.refresh_from_db()
     assert sub.current_period_end == real_end
+
+
+def test_owner_lowers_the_overage_spend_cap(client, owner, workspace, stripe_tiers, stripe_env):
+    subscribe(workspace, stripe_tiers["team"], stripe_env)
+    client.force_login(owner)
+    assert "spend-cap-form" in client.get("/billing/").content.decode()
+    client.post("/billing/spend-cap/", {"cap": "16.00"})
+    assert workspace_limits(workspace).overage_token_allowance == 2_000_000  # $16 / $8 per 1M
+    client.post("/billing/spend-cap/", {"cap": "500"})  # above the plan's $40: refused
+    assert workspace_limits(workspace).overage_token_allowance == 2_000_000
+    client.post("/billing/spend-cap/", {"cap": ""})  # back to the plan's default
+    assert workspace_limits(workspace).overage_token_allowance == 5_000_000
