@@ -255,32 +255,58 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
         )
 
 
-def _upsert_rollup(event: UsageEvent) -> None:
+# The shared hot rows in ONE statement, last in the recording transaction, so
+# their locks are held for one round trip and the commit: release the
+# reservation, move its tokens from `reserved` to the actual `used` (counter
+# rows locked in id order), and add the event to its rollup row.
+_SETTLE_SQL = f"""
+WITH released AS (
+    DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
+),
+locked AS (
+    SELECT id FROM {COUNTERS} WHERE id = ANY(%(counter_ids)s) ORDER BY id FOR UPDATE
+),
+moved AS (
+    UPDATE {COUNTERS} c
+    SET reserved = c.reserved - coalesce((SELECT sum(tokens) FROM released), 0),
+        used = c.used + %(used)s
+    FROM locked WHERE c.id = locked.id
+    RETURNING c.id
+)
+INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id,
+    requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost)
+SELECT %(workspace_id)s, %(day)s, %(feature)s, %(model)s, %(user_id)s, %(api_key_id)s,
+    1, %(input)s, %(cached)s, %(output)s, %(used)s, %(cost)s
+FROM (SELECT count(*) FROM moved) AS after_counters
+ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE SET
+    requests = {ROLLUPS}.requests + 1,
+    input_tokens = {ROLLUPS}.input_tokens + EXCLUDED.input_tokens,
+    cached_input_tokens = {ROLLUPS}.cached_input_tokens + EXCLUDED.cached_input_tokens,
+    output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens,
+    total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens,
+    cost = {ROLLUPS}.cost + EXCLUDED.cost
+"""  # noqa: S608 - table names only
+
+
+def _settle_shared_rows(hold: Hold, event: UsageEvent) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id, "  # noqa: S608
-            "requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost) "
-            "VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE SET "
-            f"requests = {ROLLUPS}.requests + 1, "
-            f"input_tokens = {ROLLUPS}.input_tokens + EXCLUDED.input_tokens, "
-            f"cached_input_tokens = {ROLLUPS}.cached_input_tokens + EXCLUDED.cached_input_tokens, "
-            f"output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens, "
-            f"total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens, "
-            f"cost = {ROLLUPS}.cost + EXCLUDED.cost",
-            [
-                event.workspace_id,
-                event.created_at.date(),
-                event.feature,
-                event.model,
-                event.user_id or 0,
-                event.api_key_id or 0,
-                event.input_tokens,
-                event.cached_input_tokens,
-                event.output_tokens,
-                event.total_tokens,
-                event.cost,
-            ],
+            _SETTLE_SQL,
+            {
+                "request_id": hold.request_id,
+                "counter_ids": list(hold.counter_ids),
+                "used": event.total_tokens,
+                "workspace_id": event.workspace_id,
+                "day": event.created_at.date(),
+                "feature": event.feature,
+                "model": event.model,
+                "user_id": event.user_id or 0,
+                "api_key_id": event.api_key_id or 0,
+                "input": event.input_tokens,
+                "cached": event.cached_input_tokens,
+                "output": event.output_tokens,
+                "cost": event.cost,
+            },
         )
 
 
@@ -299,17 +325,15 @@ def settle(
         event.save()
         if moderation is not None:
             moderation.save()
-        released = Reservation.objects.filter(request_id=hold.request_id).delete()[0]
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
         if event.total_tokens:
             notify_usage_recorded(event)
         record = on_recorded(event) if on_recorded is not None else None
-        # The hot shared rows (rollup, counters) last: their locks are held
-        # for as short a time as possible.
-        _upsert_rollup(event)
-        # A reservation already released by the stale-reservation task holds nothing.
-        _move_counters(list(hold.counter_ids), hold.tokens if released else 0, event.total_tokens)
+        # Last: the rows every request of the workspace shares (see _SETTLE_SQL).
+        # A reservation already released by the stale-reservation task holds
+        # nothing: the statement then only adds the used tokens.
+        _settle_shared_rows(hold, event)
     return record
 
 

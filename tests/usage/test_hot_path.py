@@ -17,10 +17,8 @@ EXPECTED = [
     # record + settle: one transaction
     "INSERT usage event",
     "INSERT moderation log",
-    "DELETE reservation",
     "INSERT summary (the feature's result)",
-    "UPSERT rollup",
-    "UPDATE counters: reserved -> used",
+    "WITH released (DELETE reservation) ... moved (counters: reserved -> used) ... rollup",
 ]
 
 
