@@ -25,6 +25,27 @@ _free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
 
 def forget_cached_tiers() -> None:
     _free_tier_cache.clear()
+    _admitted_limits.clear()
+
+
+# The limits each workspace's calls were admitted under (set when the meter
+# reserves), reused by the recording hook of the same process so recording a
+# call costs no second subscription lookup. Bounded in time, and a subscription
+# change in this process drops the entry (billing.signals).
+ADMITTED_LIMITS_SECONDS = 60
+_admitted_limits: dict[int, tuple[float, WorkspaceLimits]] = {}
+
+
+def forget_admitted_limits(workspace_id: int) -> None:
+    _admitted_limits.pop(workspace_id, None)
+
+
+def admitted_limits(workspace_id: int) -> WorkspaceLimits:
+    """The limits a just-finished call was admitted under (fresh if unknown)."""
+    cached = _admitted_limits.get(workspace_id)
+    if cached and cached[0] > time.monotonic() and timezone.now() < cached[1].period_end:
+        return cached[1]
+    return workspace_limits(workspace_id)
 
 
 def free_tier() -> Tier | None:
@@ -118,9 +139,13 @@ def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     sub = subscription_for(workspace)
     tier, paid = effective_tier(sub, now)
     if tier is None:
-        return default_limits(workspace)  # type: ignore[arg-type]
-    start, end = current_period(sub, paid, now)
-    return limits_for_tier(tier, sub, start, end)
+        limits = default_limits(workspace)  # type: ignore[arg-type]
+    else:
+        start, end = current_period(sub, paid, now)
+        limits = limits_for_tier(tier, sub, start, end)
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    _admitted_limits[workspace_id] = (time.monotonic() + ADMITTED_LIMITS_SECONDS, limits)
+    return limits
 
 
 def usage_recorded(event) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from billing.limits import subscription_for, workspace_limits
+from billing.limits import admitted_limits, subscription_for
 from billing.models import BillingNotice, OverageReport, Subscription
 from billing.selectors import used_tokens
 
@@ -98,7 +98,9 @@ def _used_after(event, limits) -> int:
 
 
 def on_usage_recorded(event) -> None:
-    limits = workspace_limits(event.workspace_id)
+    # The limits the call was admitted under: its overage and alerts belong to
+    # the plan and period it ran in.
+    limits = admitted_limits(event.workspace_id)
     if limits.overage_policy == "metered":
         # Serialize a metered workspace's recordings on its billing row (nothing
         # else the meter locks), so each event's overage is computed exactly once
