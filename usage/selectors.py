@@ -16,6 +16,7 @@ from usage.models import (
     ApiKey,
     CapPeriod,
     CounterScope,
+    MemberCap,
     UsageCounter,
     UsageEvent,
     UsageRollup,
@@ -157,3 +158,9 @@ def events(
     if user is not None:
         qs = qs.filter(user=user)
     return qs
+
+
+def member_caps(*, workspace: Workspace) -> list[tuple[Membership, MemberCap | None]]:
+    """Every member of the workspace with their token cap, if any."""
+    members = Membership.objects.for_workspace(workspace).select_related("user", "token_cap")
+    return [(m, getattr(m, "token_cap", None)) for m in members.order_by("user__email")]

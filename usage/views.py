@@ -11,11 +11,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import Membership
 from accounts.roles import Perm
 from usage import selectors, services
 from usage.forms import KeyForm
 from usage.limits import get_workspace_limits
-from usage.models import ApiKey
+from usage.models import ApiKey, CapPeriod
 
 
 def _membership(request: HttpRequest, perm: str):
@@ -107,6 +108,9 @@ def usage(request: HttpRequest) -> HttpResponse:
         workspace=workspace, start=limits.period_start, end=end, user=person
     ).order_by("-created_at", "-id")
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    caps = (
+        selectors.member_caps(workspace=workspace) if membership.can(Perm.MANAGE_MEMBERS) else None
+    )
     return render(
         request,
         "usage/usage.html",
@@ -120,5 +124,28 @@ def usage(request: HttpRequest) -> HttpResponse:
                 "tokens": [r.total_tokens for r in by_day],
             },
             "page": page,
+            "caps": caps,
+            "cap_periods": CapPeriod.choices,
         },
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def member_cap(request: HttpRequest, membership_id: int) -> HttpResponse:
+    """Owners and admins set (or clear) a member's token cap."""
+    _membership(request, Perm.MANAGE_MEMBERS)
+    target = Membership.objects.for_workspace(request.workspace).filter(pk=membership_id).first()
+    if target is None:
+        raise Http404("No such member")
+    raw = request.POST.get("token_cap", "").strip()
+    period = request.POST.get("cap_period", CapPeriod.MONTH)
+    if (raw and not raw.isdigit()) or period not in CapPeriod.values or raw == "0":
+        messages.error(request, "A cap is a whole number of tokens above zero (or empty for none).")
+        return redirect("usage:usage")
+    services.member_cap_set(
+        membership=target, token_cap=int(raw) if raw else None, cap_period=period
+    )
+    who = target.user.email
+    messages.success(request, f"Cap for {who} saved." if raw else f"Cap for {who} removed.")
+    return redirect("usage:usage")

@@ -56,3 +56,24 @@ def test_key_edit_changes_caps(client, make_member, make_key):
     assert response.status_code == 302
     key.refresh_from_db()
     assert (key.name, key.token_cap, key.cap_period) == ("renamed", 777, "lifetime")
+
+
+def test_owners_set_member_caps_members_cannot(client, make_member):
+    from usage.models import MemberCap
+
+    owner = make_member(role="owner")
+    member = make_member(workspace=owner.workspace)
+    client.force_login(member.user)
+    assert client.post(f"/usage/members/{member.pk}/cap/", {"token_cap": "9"}).status_code == 403
+
+    client.force_login(owner.user)
+    assert "member-caps" in client.get("/usage/").content.decode()
+    response = client.post(
+        f"/usage/members/{member.pk}/cap/", {"token_cap": "5000", "cap_period": "month"}
+    )
+    assert response.status_code == 302
+    assert MemberCap.objects.get(membership=member).token_cap == 5000
+    client.post(f"/usage/members/{member.pk}/cap/", {"token_cap": ""})
+    assert not MemberCap.objects.exists()
+    stranger = make_member()
+    assert client.post(f"/usage/members/{stranger.pk}/cap/", {"token_cap": "1"}).status_code == 404
