@@ -1,2 +1,15 @@
+from django.urls import path
+
+from billing import views, webhook
+
 app_name = "billing"
-urlpatterns: list = []
+urlpatterns = [
+    path("pricing/", views.plans, name="plans"),
+    path("billing/", views.overview, name="overview"),
+    path("billing/upgrade/", views.upgrade, name="upgrade"),
+    path("billing/portal/", views.portal, name="portal"),
+    path("billing/cancel/", views.cancel, name="cancel"),
+    path("billing/downgrade/", views.downgrade, name="downgrade"),
+    path("billing/spend-cap/", views.spend_cap, name="spend_cap"),
+    path("stripe/webhook/", webhook.stripe_webhook, name="stripe_webhook"),
+]

@@ -273,7 +273,37 @@ CELERY_BEAT_SCHEDULE |= {
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"CapPeriodEnum": "usage.models.CapPeriod"}
 
 # --- Tollgate: billing ------------------------------------------------------------
-# (billing settings go here)
+# Billing answers the meter's "what may this workspace do now" (usage/limits.py).
+TOLLGATE_LIMITS_PROVIDER = env(
+    "TOLLGATE_LIMITS_PROVIDER", default="billing.limits.workspace_limits"
+)
+# Stripe: empty key = not configured; billing pages then say so instead of failing.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Point the SDK at a Stripe-compatible server (tests, local demo); empty = api.stripe.com.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="")  # empty = the SDK's pinned version
+# Set by the run command when it starts the fake Stripe server (no real charges).
+STRIPE_DEMO_MODE = env.bool("STRIPE_DEMO_MODE", default=False)
+# The tier a workspace is on without a paid subscription.
+BILLING_FREE_TIER_SLUG = env("BILLING_FREE_TIER_SLUG", default="free")
+# The Stripe Billing Meter that metered-overage tiers report tokens to.
+BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollgate_overage_tokens")
+BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
+MIDDLEWARE.append("billing.middleware.QuotaRefusalMiddleware")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "billing-send-overage-reports": {
+        "task": "billing.tasks.send_pending_overage_reports",
+        "schedule": 300.0,
+    },
+    "billing-refresh-due-subscriptions": {
+        "task": "billing.tasks.refresh_due_subscriptions",
+        "schedule": 900.0,
+    },
+}
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)

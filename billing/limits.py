@@ -1,0 +1,165 @@
+"""Billing's answer to the meter's one question (usage/limits.py): what may this
+workspace do right now? Also the meter's `usage_recorded(event)` hook, which
+runs inside the transaction that records a usage event."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Workspace
+from billing.models import Subscription, Tier
+from usage.limits import WorkspaceLimits, _month_bounds, default_limits
+
+# The free tier is read on nearly every metered call and changes only when an
+# operator edits it: keep it per process for a few seconds (dropped at once in
+# the process that saves a Tier, see billing.signals).
+FREE_TIER_CACHE_SECONDS = 30
+_free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
+
+
+def forget_cached_tiers() -> None:
+    _free_tier_cache.clear()
+    _admitted_limits.clear()
+
+
+# The limits each workspace's calls were admitted under (set when the meter
+# reserves), reused by the recording hook of the same process so recording a
+# call costs no second subscription lookup. Bounded in time, and a subscription
+# change in this process drops the entry (billing.signals).
+ADMITTED_LIMITS_SECONDS = 60
+_admitted_limits: dict[int, tuple[float, WorkspaceLimits]] = {}
+
+
+def forget_admitted_limits(workspace_id: int) -> None:
+    _admitted_limits.pop(workspace_id, None)
+
+
+def admitted_limits(workspace_id: int) -> WorkspaceLimits:
+    """The limits a just-finished call was admitted under (fresh if unknown)."""
+    cached = _admitted_limits.get(workspace_id)
+    if cached and cached[0] > time.monotonic() and timezone.now() < cached[1].period_end:
+        return cached[1]
+    return workspace_limits(workspace_id)
+
+
+def free_tier() -> Tier | None:
+    slug = settings.BILLING_FREE_TIER_SLUG
+    cached = _free_tier_cache.get(slug)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    tier = Tier.objects.select_related("next_tier").filter(slug=slug).first()
+    _free_tier_cache[slug] = (time.monotonic() + FREE_TIER_CACHE_SECONDS, tier)
+    return tier
+
+
+def subscription_for(workspace: Workspace | int) -> Subscription | None:
+    """One query: the billing row with its tiers (the quota must be fresh, so
+    it is never cached: an upgrade applies on the next call)."""
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    return (
+        Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier")
+        .filter(workspace_id=workspace_id)
+        .first()
+    )
+
+
+def effective_tier(sub: Subscription | None, now: datetime) -> tuple[Tier | None, bool]:
+    """The tier whose quota applies now, and whether it is a paid subscription's.
+
+    A paid tier applies while Stripe says the subscription is in good standing and
+    its period has not run out. A cancellation (or downgrade) set for the period
+    end applies once that moment passes, even before Stripe's webhook arrives."""
+    if sub is None or not sub.is_paid or sub.tier is None:
+        return free_tier(), False
+    ended = sub.current_period_end is not None and now >= sub.current_period_end
+    if ended and sub.cancel_at_period_end:
+        return free_tier(), False
+    if ended and sub.scheduled_tier is not None:
+        return sub.scheduled_tier, True
+    return sub.tier, True
+
+
+def current_period(sub: Subscription | None, paid: bool, now: datetime):
+    """Stripe's period for paid tiers; the calendar month (UTC) on the free tier."""
+    start, end = (sub.current_period_start, sub.current_period_end) if sub else (None, None)
+    if paid and start and end and start <= now < end:
+        return start, end
+    return _month_bounds(now)
+
+
+def overage_allowance(tier: Tier, sub: Subscription | None) -> int | None:
+    """Tokens past the included amount that the workspace's spend cap allows."""
+    cap = sub.overage_spend_cap if sub and sub.overage_spend_cap is not None else None
+    if cap is None:
+        cap = tier.overage_spend_cap
+    if cap is None or tier.overage_price_per_million <= 0:
+        return None
+    tokens = (cap * Decimal(1_000_000) / tier.overage_price_per_million).to_integral_value(
+        ROUND_FLOOR
+    )
+    return int(tokens)
+
+
+def upgrade_url(next_tier: Tier | None) -> str:
+    url = reverse("billing:upgrade")
+    return f"{url}?plan={next_tier.slug}" if next_tier else url
+
+
+def limits_for_tier(
+    tier: Tier, sub: Subscription | None, start: datetime, end: datetime
+) -> WorkspaceLimits:
+    next_tier = tier.next_tier if tier.next_tier and not tier.next_tier.is_archived else None
+    return WorkspaceLimits(
+        plan=tier.slug,
+        plan_name=tier.name,
+        included_tokens=tier.included_tokens,
+        period_start=start,
+        period_end=end,
+        overage_policy="metered" if tier.is_metered else "stop",
+        overage_token_allowance=overage_allowance(tier, sub) if tier.is_metered else 0,
+        overage_price_per_million=tier.overage_price_per_million,
+        rpm_limit=tier.rpm_limit,
+        tpm_limit=tier.tpm_limit,
+        features=frozenset(tier.features or ()),
+        next_plan=next_tier.slug if next_tier else None,
+        upgrade_url=upgrade_url(next_tier),
+    )
+
+
+def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
+    """TOLLGATE_LIMITS_PROVIDER: the tier and period from the subscription, the
+    free tier when there is none (settings' defaults if no tiers are defined)."""
+    now = timezone.now()
+    sub = subscription_for(workspace)
+    tier, paid = effective_tier(sub, now)
+    if tier is None:
+        limits = default_limits(workspace)  # type: ignore[arg-type]
+    else:
+        start, end = current_period(sub, paid, now)
+        limits = limits_for_tier(tier, sub, start, end)
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    _admitted_limits[workspace_id] = (time.monotonic() + ADMITTED_LIMITS_SECONDS, limits)
+    return limits
+
+
+def usage_recorded(event) -> None:
+    """Called by the meter inside the transaction that records `event`: queue
+    metered overage for Stripe and send usage alerts."""
+    from billing.services.usage_hooks import on_usage_recorded
+
+    on_usage_recorded(event)
+
+
+def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:
+    """A call was refused with 402 quota_exceeded: tell the owners and admins,
+    once per period and plan, and show the banner. (Called by billing's response
+    watcher, billing.middleware; the meter may call it directly as well.)"""
+    from billing.services.usage_hooks import on_quota_exceeded
+
+    on_quota_exceeded(workspace.pk, limits)

@@ -1,0 +1,20 @@
+"""Drop this process's cached tiers and admitted limits when they change."""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from billing.limits import forget_admitted_limits, forget_cached_tiers
+from billing.models import Subscription, Tier
+
+
+@receiver(post_save, sender=Tier)
+@receiver(post_delete, sender=Tier)
+def _tier_changed(sender, **kwargs) -> None:
+    forget_cached_tiers()
+
+
+@receiver(post_save, sender=Subscription)
+def _subscription_changed(sender, instance: Subscription, **kwargs) -> None:
+    forget_admitted_limits(instance.workspace_id)

@@ -1,0 +1,51 @@
+"""Thin Celery tasks: take primary keys, call a service."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+
+from accounts.models import Workspace
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8, acks_late=True)
+def process_stripe_event(event_pk: int) -> None:
+    from billing.services.webhooks import event_process
+
+    event_process(event_pk=event_pk)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
+def send_overage_report(report_pk: int) -> None:
+    from billing.services.overage import overage_report_send
+
+    overage_report_send(report_pk=report_pk)
+
+
+@shared_task
+def send_pending_overage_reports() -> int:
+    """Beat: resend what a crashed worker or a Stripe outage left in the outbox."""
+    from billing.services.overage import overage_reports_resend
+
+    return overage_reports_resend()
+
+
+@shared_task
+def send_usage_alert(workspace_id: int, threshold: int, period_start: str) -> None:
+    from billing.selectors import period_usage
+    from billing.services.notifications import notify_usage_alert
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    usage = period_usage(workspace)
+    if usage.limits.period_start != dt.datetime.fromisoformat(period_start):
+        return  # the period rolled over before the alert went out
+    notify_usage_alert(workspace=workspace, threshold=threshold, usage=usage)
+
+
+@shared_task
+def refresh_due_subscriptions() -> int:
+    """Beat: re-fetch subscriptions whose period ended (in case a webhook was lost)."""
+    from billing.services.subscriptions import subscriptions_refresh_due
+
+    return subscriptions_refresh_due()
