@@ -4,6 +4,7 @@ driving Debian's chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -29,6 +30,22 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests run last: sync Playwright leaves an event loop running in
     the main thread, which would break later tests that call asyncio.run()."""
     items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(autouse=True)
+def _no_playwright_loop_outside_browser_tests(request):
+    """Sync Playwright marks its event loop as running in the main thread for the
+    rest of the session; outside browser tests, unmark it so asyncio.run() and
+    the test client's async views work whatever the order."""
+    loop = asyncio.events._get_running_loop()
+    if loop is None or "page" in request.fixturenames:
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(loop)
 
 
 @pytest.fixture(autouse=True)

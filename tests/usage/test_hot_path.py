@@ -12,12 +12,16 @@ from django.db.backends.signals import connection_created
 from tests.usage.helpers import TEXT, auth, summaries_url
 
 EXPECTED = [
+    # billing's limits provider: the workspace's subscription and tier (one indexed read)
+    "SELECT billing_subscription JOIN billing_tier ...",
     # reserve: one statement (lock counters in id order, check, hold, reservation row)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
     # record + settle: one transaction
     "INSERT usage event",
     "INSERT moderation log",
     "INSERT summary (the feature's result)",
+    # billing's usage_recorded hook: the period counter, for alerts and overage
+    "SELECT usage_usagecounter used, reserved",
     "WITH released (DELETE reservation) ... moved (counters: reserved -> used) ... rollup",
 ]
 
