@@ -79,7 +79,12 @@ def main() -> int:
             env["REDIS_URL"] = stack.enter_context(localservices.throwaway_redis(VAR))
             print(f"==> embedded Redis at {env['REDIS_URL']}")
         if not env.get("DATABASE_URL"):
-            print(f"==> embedded database: SQLite at {VAR / 'tollgate.sqlite3'}")
+            # The meter's reservations are PostgreSQL statements (row locks in
+            # one statement), so the embedded default is a private PostgreSQL.
+            env["DATABASE_URL"] = stack.enter_context(
+                localservices.private_postgres(VAR / "pgdata", database="tollgate", fsync=True)
+            )
+            print(f"==> embedded PostgreSQL (data in {VAR / 'pgdata'}) at {env['DATABASE_URL']}")
         if not env.get("OPENAI_API_KEY") and has_module("usage.fake_upstream"):
             upstream_port = str(localservices.free_port())
             procs.append(

@@ -83,31 +83,74 @@ def _pg_bin() -> Path:
     )
 
 
+def _as_postgres_user(datadir: Path) -> list[str]:
+    """PostgreSQL refuses to run as root: run its commands as `postgres` then."""
+    if os.geteuid() != 0:
+        return []
+    pg = pwd.getpwnam("postgres")
+    os.chown(datadir, pg.pw_uid, pg.pw_gid)
+    return ["runuser", "-u", "postgres", "--"]
+
+
 @contextlib.contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A private PostgreSQL on a free port. Runs as `postgres` when we are root,
-    because PostgreSQL refuses to run as root."""
+def private_postgres(datadir: Path, *, database: str, fsync: bool) -> Iterator[str]:
+    """A PostgreSQL server of our own on a free port, its data in `datadir`
+    (created on first use, kept afterwards). Yields its URL."""
     bindir = _pg_bin()
-    datadir = Path(tempfile.mkdtemp(prefix="tollgate-pg-"))
-    port = free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        pg = pwd.getpwnam("postgres")
-        os.chown(datadir, pg.pw_uid, pg.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
+    datadir.mkdir(parents=True, exist_ok=True)
+    as_user = _as_postgres_user(datadir)
     run = lambda *a: subprocess.run(  # noqa: E731
         [*as_user, *a], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
-    run(str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    opts = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    if not (datadir / "PG_VERSION").exists():
+        run(
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        )
+    port = free_port()
+    opts = (
+        f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'}"
+    )
     run(str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w", "start")
     try:
-        yield f"postgres://postgres@127.0.0.1:{port}/tollgate"
+        subprocess.run(
+            [
+                *as_user,
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                database,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )  # already there on later runs
+        yield f"postgres://postgres@127.0.0.1:{port}/{database}"
     finally:
         subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"],
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "stop"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
         )
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A private PostgreSQL for one test run, deleted afterwards."""
+    datadir = Path(tempfile.mkdtemp(prefix="tollgate-pg-"))
+    try:
+        with private_postgres(datadir, database="tollgate", fsync=False) as url:
+            yield url
+    finally:
         shutil.rmtree(datadir, ignore_errors=True)

@@ -14,3 +14,4 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="config.mail.ReadableConsoleBackend")
