@@ -350,12 +350,17 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 # --- suspension (operators, from admin) --------------------------------------------
 
 
+def _set_suspension(subject: User | Workspace, *, reason: str | None) -> None:
+    """Users and workspaces carry the same three suspension fields; reason=None lifts it."""
+    subject.is_suspended = reason is not None
+    subject.suspended_reason = (reason or "").strip()[:300]
+    subject.suspended_at = timezone.now() if reason is not None else None
+    subject.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
+
+
 @transaction.atomic
 def user_suspend(*, user: User, reason: str, operator: User | None) -> User:
-    user.is_suspended = True
-    user.suspended_reason = (reason or "").strip()[:300]
-    user.suspended_at = timezone.now()
-    user.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
+    _set_suspension(user, reason=reason or "")
     _audit(
         workspace=None,
         actor=operator,
@@ -368,20 +373,14 @@ def user_suspend(*, user: User, reason: str, operator: User | None) -> User:
 
 @transaction.atomic
 def user_unsuspend(*, user: User, operator: User | None) -> User:
-    user.is_suspended = False
-    user.suspended_reason = ""
-    user.suspended_at = None
-    user.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
+    _set_suspension(user, reason=None)
     _audit(workspace=None, actor=operator, action="user.unsuspended", target=user.email)
     return user
 
 
 @transaction.atomic
 def workspace_suspend(*, workspace: Workspace, reason: str, operator: User | None) -> Workspace:
-    workspace.is_suspended = True
-    workspace.suspended_reason = (reason or "").strip()[:300]
-    workspace.suspended_at = timezone.now()
-    workspace.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
+    _set_suspension(workspace, reason=reason or "")
     _audit(
         workspace=workspace,
         actor=operator,
@@ -394,10 +393,7 @@ def workspace_suspend(*, workspace: Workspace, reason: str, operator: User | Non
 
 @transaction.atomic
 def workspace_unsuspend(*, workspace: Workspace, operator: User | None) -> Workspace:
-    workspace.is_suspended = False
-    workspace.suspended_reason = ""
-    workspace.suspended_at = None
-    workspace.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
+    _set_suspension(workspace, reason=None)
     _audit(
         workspace=workspace, actor=operator, action="workspace.unsuspended", target=workspace.name
     )
