@@ -230,3 +230,11 @@ def test_profile_name(owner_client, owner):
     assert "Profile saved." in _messages(response)
     owner.refresh_from_db()
     assert owner.name == "Ada Lovelace" and owner.display_name == "Ada Lovelace"
+
+
+def test_dashboard_points_to_the_features_usage_and_billing(client, owner):
+    client.force_login(owner)
+    response = client.get("/dashboard/")
+    assert response.status_code == 200
+    for path in ["/summarize/", "/extract/", "/chat/", "/usage/", "/billing/", "/keys/"]:
+        assert f'href="{path}"'.encode() in response.content, path
