@@ -132,7 +132,7 @@ class QuotaOutput(serializers.Serializer):
     used_tokens = serializers.IntegerField()
     reserved_tokens = serializers.IntegerField()
     remaining_tokens = serializers.IntegerField()
-    percent_used = serializers.FloatField()
+    percent_used = serializers.DecimalField(max_digits=4, decimal_places=1, coerce_to_string=False)
     overage_policy = serializers.ChoiceField(choices=["stop", "metered"])
     hard_token_limit = serializers.IntegerField(allow_null=True)
     upgrade_url = serializers.CharField()

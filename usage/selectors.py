@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
@@ -23,6 +24,16 @@ from usage.models import (
 )
 
 GROUPS = ("day", "feature", "member", "key", "model")
+
+
+def percent_of(used: int, included: int) -> Decimal:
+    """Share of the quota used, exact to one decimal (capped for display)."""
+    if not included:
+        return Decimal("0.0")
+    share = (Decimal(used) * 100 / Decimal(included)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+    return min(share, Decimal("999.9"))
 
 
 def sees_everyone(membership: Membership) -> bool:
@@ -75,7 +86,7 @@ def quota(*, workspace: Workspace) -> dict:
         "used_tokens": used,
         "reserved_tokens": reserved,
         "remaining_tokens": max(0, included - used - reserved),
-        "percent_used": round(min(used / included * 100, 999.9), 1) if included else 0.0,
+        "percent_used": percent_of(used, included),
         "overage_policy": limits.overage_policy,
         "hard_token_limit": limits.hard_token_limit,
         "upgrade_url": limits.upgrade_url,
