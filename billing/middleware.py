@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
@@ -31,21 +32,36 @@ def _workspace(request: HttpRequest):
 
 
 class QuotaRefusalMiddleware(MiddlewareMixin):
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if response.status_code != 402 or response.streaming:
-            return response
-        try:
-            code = json.loads(response.content)["error"]["code"]
-        except (ValueError, KeyError, TypeError):
-            return response
-        if code != "quota_exceeded":
-            return response
-        workspace = _workspace(request)
-        if workspace is not None:
-            from billing.limits import quota_exceeded, workspace_limits
-
-            try:
-                quota_exceeded(workspace, workspace_limits(workspace))
-            except Exception:  # a notice must never break the answer
-                logger.exception("quota notice failed")
+    # Under ASGI, MiddlewareMixin would run process_response in a thread for
+    # every response; the status check is pure CPU, so the async path does it
+    # inline and only hops to a thread for the (rare) notice's queries.
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        if _is_quota_refusal(response):
+            await sync_to_async(_notice, thread_sensitive=True)(request)
         return response
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if _is_quota_refusal(response):
+            _notice(request)
+        return response
+
+
+def _is_quota_refusal(response: HttpResponse) -> bool:
+    if response.status_code != 402 or response.streaming:
+        return False
+    try:
+        return json.loads(response.content)["error"]["code"] == "quota_exceeded"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _notice(request: HttpRequest) -> None:
+    workspace = _workspace(request)
+    if workspace is not None:
+        from billing.limits import quota_exceeded, workspace_limits
+
+        try:
+            quota_exceeded(workspace, workspace_limits(workspace))
+        except Exception:  # a notice must never break the answer
+            logger.exception("quota notice failed")

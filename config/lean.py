@@ -1,0 +1,166 @@
+"""A lean ASGI path for API-key calls to the feature endpoints.
+
+Why: under ASGI every `MiddlewareMixin` hook (process_request / process_view /
+process_response) is run through `sync_to_async` — a thread hop each — and the
+full browser stack (sessions, CSRF, auth, messages, allauth, htmx, the
+session's workspace, WhiteNoise) costs ~8 ms per metered call before the view
+starts. A request that carries `Authorization: Bearer …` to a feature endpoint
+needs none of it: such a request authenticates by the key alone
+(`usage.metering.authenticate` / `usage.authentication.ApiKeyAuthentication`
+never fall back to the session when the header is there), the key decides the
+workspace, and suspension and the role are checked there too. CSRF doesn't
+apply to bearer auth. Everything else (session callers, pages, other APIs) keeps
+the full stack in `settings.MIDDLEWARE`.
+
+The lean chain keeps what shapes the answer: ALLOWED_HOSTS and the common/
+security/clickjacking headers, Prometheus metrics, the API error rendering and
+billing's quota-refusal notice — with the CPU-only hooks run inline on the event
+loop instead of hopping threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIHandler
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
+from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
+
+from usage.apikeys import parse_bearer
+
+# ai_features' API (ai_features/api_urls.py): the metered endpoints and their reads.
+LEAN_PATH_PREFIXES = (
+    "/api/v1/summaries",
+    "/api/v1/features",
+    "/api/v1/extractions",
+    "/api/v1/chats",
+    "/api/v1/documents",
+)
+
+# Same order and the same hooks as settings.MIDDLEWARE, minus the browser ones.
+LEAN_MIDDLEWARE = [
+    "config.lean.InlinePrometheusBefore",
+    "config.lean.InlineSecurity",
+    "config.lean.InlineCommon",
+    "config.lean.InlineXFrameOptions",
+    "config.errors.ApiErrorMiddleware",  # process_exception only: no hop per request
+    "config.lean.InlinePrometheusAfter",
+    "billing.middleware.QuotaRefusalMiddleware",  # async-native; hops only on a 402
+]
+
+
+class InlineHooks:
+    """For a `MiddlewareMixin` whose hooks are pure CPU (no database, no I/O):
+    call them on the event loop rather than through a sync_to_async thread.
+    Exception hooks stay sync (Django only calls them on an error)."""
+
+    sync_capable = False
+    async_capable = True
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class InlineSecurity(InlineHooks, SecurityMiddleware):
+    pass
+
+
+class InlineCommon(InlineHooks, CommonMiddleware):
+    pass
+
+
+class InlineXFrameOptions(InlineHooks, XFrameOptionsMiddleware):
+    pass
+
+
+class InlinePrometheusBefore(InlineHooks, PrometheusBeforeMiddleware):
+    pass
+
+
+class InlinePrometheusAfter(InlineHooks, PrometheusAfterMiddleware):
+    # An async process_view is awaited by the handler as is (no thread hop).
+    async def process_view(self, request, view_func, *args, **kwargs):
+        return super().process_view(request, view_func, *args, **kwargs)
+
+
+class _MiddlewareSettings:
+    """settings, with MIDDLEWARE replaced (read by BaseHandler.load_middleware)."""
+
+    def __init__(self, middleware: list[str]) -> None:
+        self.MIDDLEWARE = middleware
+
+    def __getattr__(self, name: str):
+        return getattr(settings, name)
+
+
+class _RequestThreads:
+    """Idle one-thread executors, lent to one request at a time.
+
+    Django gives every ASGI request a fresh ThreadSensitiveContext: a new thread
+    for its sync work (here only the request_started/finished receivers and
+    response.close()) and, on exit, another thread to join it — two thread
+    starts per request, ~25% of the event loop's time under load. Lending a
+    kept executor gives each request the same guarantee (its own single thread
+    while it runs) without the churn. Only the event loop touches this."""
+
+    def __init__(self, keep: int) -> None:
+        self._idle: list[ThreadPoolExecutor] = []
+        self._keep = keep
+
+    def take(self) -> ThreadPoolExecutor:
+        if self._idle:
+            return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lean-request")
+
+    def give(self, executor: ThreadPoolExecutor) -> None:
+        if len(self._idle) < self._keep:
+            self._idle.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+
+class LeanApiHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self._threads = _RequestThreads(keep=32)
+
+    async def __call__(self, scope, receive, send):
+        # Without the meter's DB pool, run_db falls back to sync_to_async, which
+        # a context with a lent executor refuses once the request has answered
+        # (a disconnected call still settles after that): keep Django's way.
+        if not settings.TOLLGATE_METER_DB_THREADS:
+            return await super().__call__(scope, receive, send)
+        executor = self._threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self._threads.give(executor)
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django builds the chain from settings.MIDDLEWARE only; reuse its
+        # builder (adaptation, process_view/exception lists) with our list.
+        with mock.patch.object(base, "settings", _MiddlewareSettings(LEAN_MIDDLEWARE)):
+            super().load_middleware(is_async=is_async)
+
+
+def is_keyed_feature_call(scope: dict) -> bool:
+    """An HTTP request to a feature endpoint that authenticates by API key."""
+    if scope["type"] != "http" or not scope["path"].startswith(LEAN_PATH_PREFIXES):
+        return False
+    values = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
+    if not values:
+        return False
+    # As Django's request.headers shows them: repeated headers joined by ",".
+    return parse_bearer(b",".join(values).decode("latin-1")) is not None

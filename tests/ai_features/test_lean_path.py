@@ -1,0 +1,112 @@
+"""The lean ASGI path (config/lean.py): API-key calls to the feature endpoints
+skip the browser middleware; session calls keep the full stack. Neither path
+lets a caller past authentication, suspension or the tenant wall."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.test import Client
+
+from accounts.models import Workspace
+from accounts.selectors import SESSION_WORKSPACE_KEY
+from config.lean import is_keyed_feature_call
+
+BODY = {"text": "Tollgate meters every token through one operator key.", "length": "short"}
+CSRF = "a" * 32
+
+
+def scope(path="/api/v1/summaries", headers=(), type="http"):
+    return {"type": type, "path": path, "headers": list(headers)}
+
+
+@pytest.mark.parametrize(
+    ("s", "lean"),
+    [
+        (scope(headers=[(b"authorization", b"Bearer tg_live_x")]), True),
+        (scope("/api/v1/chats/3/messages", [(b"authorization", b"bearer tg_live_x")]), True),
+        (scope(), False),  # session caller: full stack
+        (scope(headers=[(b"authorization", b"Basic abc")]), False),
+        (scope(headers=[(b"authorization", b"Bearer ")]), False),
+        (scope("/api/v1/keys", [(b"authorization", b"Bearer tg_live_x")]), False),
+        (scope("/summaries", [(b"authorization", b"Bearer tg_live_x")]), False),
+        (scope(headers=[(b"authorization", b"Bearer x")], type="websocket"), False),
+    ],
+)
+def test_only_keyed_feature_calls_take_the_lean_path(s, lean):
+    assert is_keyed_feature_call(s) is lean
+
+
+def session_cookies(member) -> dict:
+    client = Client()
+    client.force_login(member.user)
+    session = client.session
+    session[SESSION_WORKSPACE_KEY] = member.workspace_id
+    session.save()
+    return {"sessionid": session.session_key, "csrftoken": CSRF}
+
+
+def test_key_call_keeps_the_security_headers(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    response = httpx.post(
+        f"{metered}/api/v1/summaries",
+        json=BODY,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=20,
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sessionid" not in response.headers.get("set-cookie", "")
+
+
+def test_session_call_still_works_and_still_needs_csrf(metered, make_member):
+    member = make_member()
+    cookies = session_cookies(member)
+    url = f"{metered}/api/v1/summaries"
+    refused = httpx.post(url, json=BODY, cookies=cookies, timeout=20)
+    assert refused.status_code == 403, refused.text
+    ok = httpx.post(url, json=BODY, cookies=cookies, headers={"X-CSRFToken": CSRF}, timeout=20)
+    assert ok.status_code == 201, ok.text
+
+
+def test_a_bad_key_never_falls_back_to_the_session(metered, make_member):
+    cookies = session_cookies(make_member())
+    response = httpx.post(
+        f"{metered}/api/v1/summaries",
+        json=BODY,
+        cookies=cookies,
+        headers={"Authorization": "Bearer tg_live_nope", "X-CSRFToken": CSRF},
+        timeout=20,
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+def test_the_key_decides_the_tenant_and_suspension_holds(metered, make_member, make_key):
+    mine, theirs = make_member(), make_member()
+    _key, my_secret = make_key(mine)
+    _key, their_secret = make_key(theirs)
+    created = httpx.post(
+        f"{metered}/api/v1/summaries",
+        json=BODY,
+        headers={"Authorization": f"Bearer {their_secret}"},
+        timeout=20,
+    )
+    assert created.status_code == 201, created.text
+    # My key with their session cookie: still my workspace, so theirs is 404.
+    peek = httpx.get(
+        f"{metered}/api/v1/summaries/{created.json()['id']}",
+        headers={"Authorization": f"Bearer {my_secret}"},
+        cookies=session_cookies(theirs),
+    )
+    assert peek.status_code == 404
+    workspace = Workspace.objects.get(pk=mine.workspace_id)
+    workspace.is_suspended = True
+    workspace.save()  # save(), like the admin: usage.signals drops the cached key
+    response = httpx.post(
+        f"{metered}/api/v1/summaries",
+        json=BODY,
+        headers={"Authorization": f"Bearer {my_secret}"},
+        timeout=20,
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "workspace_suspended")
