@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 from config.errors import RateLimited
 from usage.redis_client import async_redis
@@ -96,9 +97,11 @@ async def hit(
         _SCRIPT, len(limits), *[x.redis_key for x in limits], *args
     )
     if int(index) == 0:
-        return Admitted(int(float(value)), bool(rest and int(rest[0])))
+        return Admitted(int(value), bool(rest and int(rest[0])))  # the window start, whole seconds
     refused = limits[int(index) - 1]
-    retry_after = max(1, math.ceil(float(value)))
+    retry_after = max(
+        1, math.ceil(Decimal(value.decode() if isinstance(value, bytes) else value))
+    )  # seconds until the window frees up
     unit = "requests" if refused.name.endswith("rpm") else "tokens"
     raise RateLimited(
         f"Rate limit reached: {refused.limit} {unit} per minute "

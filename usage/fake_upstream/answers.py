@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 ANSWER_SENTENCES = 3
@@ -131,12 +132,13 @@ def _convert(raw: str, schema: dict) -> Any:
     kind = _schema_type(schema)
     try:
         if kind == "integer":
-            return int(float(raw.replace(",", "")))
+            return int(Decimal(raw.replace(",", "")))
         if kind == "number":
-            return float(raw.replace(",", "").lstrip("$€£"))
+            # A JSON number, exactly as a model would write it in its answer.
+            return json.loads(str(Decimal(raw.replace(",", "").lstrip("$€£"))))
         if kind == "boolean":
             return raw.strip().lower() in ("yes", "true", "1", "y")
-    except ValueError:
+    except (ValueError, InvalidOperation):
         return _default(schema, {}, {})
     if "enum" in schema:
         return raw if raw in schema["enum"] else schema["enum"][0]
