@@ -525,7 +525,7 @@ def main() -> None:
     env = bench_env(args, upstream_port)
     upstream = f"http://127.0.0.1:{upstream_port}"
     procs = [
-        start([PY, "-m", "usage.fake_upstream", "--port", str(upstream_port)], env, "upstream")
+        start([PY, "-m", "standins.fake_openai", "--port", str(upstream_port)], env, "upstream")
     ]
     try:
         secrets = prepare_database(args, env)

@@ -46,7 +46,7 @@ def start_demo_stripe(env: dict[str, str]) -> tuple[str, subprocess.Popen]:
         [
             PY,
             "-m",
-            "billing.stripe_fake",
+            "standins.fake_stripe",
             "--port",
             str(stripe_port),
             "--webhook-url",
@@ -85,17 +85,17 @@ def main() -> int:
                 localservices.private_postgres(VAR / "pgdata", database="tollgate", fsync=True)
             )
             print(f"==> embedded PostgreSQL (data in {VAR / 'pgdata'}) at {env['DATABASE_URL']}")
-        if not env.get("OPENAI_API_KEY") and has_module("usage.fake_upstream"):
+        if not env.get("OPENAI_API_KEY") and has_module("standins.fake_openai"):
             upstream_port = str(localservices.free_port())
             procs.append(
                 start(
-                    "demo upstream", [PY, "-m", "usage.fake_upstream", "--port", upstream_port], env
+                    "demo upstream", [PY, "-m", "standins.fake_openai", "--port", upstream_port], env
                 )
             )
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
             env["OPENAI_API_KEY"] = "demo-upstream-key"
             env["OPENAI_DEMO_UPSTREAM"] = "true"
-        if not env.get("STRIPE_SECRET_KEY") and has_module("billing.stripe_fake"):
+        if not env.get("STRIPE_SECRET_KEY") and has_module("standins.fake_stripe"):
             procs.append(start_demo_stripe(env))
         manage(env, "migrate", "--noinput")
         manage(env, "seed_demo")

@@ -675,7 +675,7 @@ def test_command_line_server_sends_webhooks(tmp_path):
         [
             sys.executable,
             "-m",
-            "billing.stripe_fake",
+            "standins.fake_stripe",
             "--port",
             str(port),
             "--webhook-url",

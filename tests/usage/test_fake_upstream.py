@@ -3,7 +3,7 @@ run command and the benchmark use them), recorded requests without the key."""
 
 import httpx
 
-from usage.fake_upstream import answers
+from standins.fake_openai import answers
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "One. Two."}]}
 

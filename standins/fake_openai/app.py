@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from usage import tokens
-from usage.fake_upstream import answers
+from standins.fake_openai import answers
 
 MODELS = (
     "gpt-4o-mini",

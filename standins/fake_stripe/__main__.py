@@ -1,4 +1,4 @@
-"""`python -m billing.stripe_fake --port 12111 --webhook-url URL --webhook-secret whsec_…`"""
+"""`python -m standins.fake_stripe --port 12111 --webhook-url URL --webhook-secret whsec_…`"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m usage.fake_upstream --port N`: serve the fake upstream with uvicorn."""
+"""`python -m standins.fake_openai --port N`: serve the fake upstream with uvicorn."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from usage.fake_upstream.app import create_app
+from standins.fake_openai.app import create_app
 
 
 def main() -> None:
