@@ -89,7 +89,9 @@ def main() -> int:
             upstream_port = str(localservices.free_port())
             procs.append(
                 start(
-                    "demo upstream", [PY, "-m", "standins.fake_openai", "--port", upstream_port], env
+                    "demo upstream",
+                    [PY, "-m", "standins.fake_openai", "--port", upstream_port],
+                    env,
                 )
             )
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"

@@ -45,8 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from usage import tokens
 from standins.fake_openai import answers
+from usage import tokens
 
 MODELS = (
     "gpt-4o-mini",
