@@ -9,11 +9,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from accounts import services
 from accounts.forms import SuspendForm
 from accounts.models import AuditEvent, Invitation, Membership, User, Workspace
+from config import clock
 
 
 def _suspend_action(request, queryset, *, suspend, label: str):
@@ -190,7 +190,7 @@ class InvitationStatusFilter(admin.SimpleListFilter):
         return [(s, s.capitalize()) for s in ("pending", "expired", "accepted", "revoked")]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
+        now = clock.now()
         open_ = Q(accepted_at__isnull=True, revoked_at__isnull=True)
         filters = {
             "pending": open_ & Q(expires_at__gt=now),
@@ -239,7 +239,7 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected invitations")
     def revoke(self, request, queryset):
         count = queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=clock.now()
         )
         messages.success(request, f"Revoked {count} invitation(s).")
 

@@ -8,10 +8,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.roles import Role, role_can
 from accounts.tenancy import WorkspaceScopedManager
+from config import clock
 
 
 class UserManager(BaseUserManager["User"]):
@@ -45,7 +45,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_suspended = models.BooleanField(default=False, db_index=True)
     suspended_reason = models.CharField(max_length=300, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    date_joined = models.DateTimeField(default=clock.now)
 
     objects = UserManager()
 
@@ -75,7 +75,7 @@ class Workspace(models.Model):
     """The tenant. Everything a customer owns hangs off one."""
 
     name = models.CharField(max_length=100)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -104,7 +104,7 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -122,7 +122,7 @@ class Membership(models.Model):
 
 
 def _invitation_expiry():
-    return timezone.now() + timedelta(days=settings.TOLLGATE_INVITATION_TTL_DAYS)
+    return clock.now() + timedelta(days=settings.TOLLGATE_INVITATION_TTL_DAYS)
 
 
 def hash_token(token: str) -> str:
@@ -140,8 +140,8 @@ class Invitation(models.Model):
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    sent_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField(default=_invitation_expiry)
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
@@ -174,7 +174,7 @@ class Invitation(models.Model):
             return "accepted"
         if self.revoked_at:
             return "revoked"
-        if self.expires_at <= timezone.now():
+        if self.expires_at <= clock.now():
             return "expired"
         return "pending"
 
@@ -196,7 +196,7 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=50, db_index=True)
     target = models.CharField(max_length=254, blank=True)
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = WorkspaceScopedManager()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership, User, Workspace, hash_token
+from config import clock
 
 SESSION_WORKSPACE_KEY = "tollgate_workspace_id"
 
@@ -69,7 +69,7 @@ def invitations_for_user(*, user: User) -> QuerySet[Invitation]:
             email__in=lowered,
             accepted_at__isnull=True,
             revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
+            expires_at__gt=clock.now(),
         )
         .exclude(workspace__memberships__user=user)
         .order_by("-created_at")

@@ -12,12 +12,12 @@ from datetime import timedelta
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from accounts import emails
 from accounts.models import AuditEvent, Invitation, Membership, User, Workspace, hash_token
 from accounts.roles import Perm, Role
 from accounts.signals import membership_removed
+from config import clock
 from config.errors import Forbidden, InvalidRequest
 
 WORKSPACE_NAME_MAX = 100
@@ -244,7 +244,7 @@ def invitation_create(
     open_invites = Invitation.objects.for_workspace(workspace).filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
     )
-    now = timezone.now()
+    now = clock.now()
     if open_invites.filter(expires_at__gt=now).exists():
         raise InvalidRequest(f"{email} already has a pending invitation. Resend it instead.")
     open_invites.update(revoked_at=now)  # expired ones make way for the new one
@@ -277,7 +277,7 @@ def invitation_resend(
         raise Forbidden("That invitation is not for this workspace.")
     if invitation.accepted_at or invitation.revoked_at:
         raise InvalidRequest(f"This invitation was already {invitation.status}.")
-    now = timezone.now()
+    now = clock.now()
     token = _new_token(invitation)
     invitation.sent_at = now
     invitation.expires_at = now + timedelta(days=settings.TOLLGATE_INVITATION_TTL_DAYS)
@@ -302,7 +302,7 @@ def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitatio
         raise InvalidRequest("This invitation was already accepted; remove the member instead.")
     if invitation.revoked_at:
         return invitation
-    invitation.revoked_at = timezone.now()
+    invitation.revoked_at = clock.now()
     invitation.save(update_fields=["revoked_at"])
     _audit(
         workspace=invitation.workspace,
@@ -333,7 +333,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     membership, created = Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
     )
-    invitation.accepted_at = timezone.now()
+    invitation.accepted_at = clock.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     _audit(
@@ -354,7 +354,7 @@ def _set_suspension(subject: User | Workspace, *, reason: str | None) -> None:
     """Users and workspaces carry the same three suspension fields; reason=None lifts it."""
     subject.is_suspended = reason is not None
     subject.suspended_reason = (reason or "").strip()[:300]
-    subject.suspended_at = timezone.now() if reason is not None else None
+    subject.suspended_at = clock.now() if reason is not None else None
     subject.save(update_fields=["is_suspended", "suspended_reason", "suspended_at"])
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.utils import timezone
 
 from ai_features.features.chat import Chat, ChatTurn
 from ai_features.models_features import Conversation, Message
 from ai_features.registry import get_feature
 from ai_features.runs import check_allowed, new_request_id
+from config import clock
 from config.errors import ApiError, InvalidRequest, NotFound
 from usage.dbpool import run_db
 
@@ -100,7 +100,7 @@ def _title_from(content: str) -> str:
 
 @transaction.atomic
 def _save_user_message(*, conversation: Conversation, content: str) -> Message:
-    now = timezone.now()
+    now = clock.now()
     message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=content, created_at=now
     )
@@ -151,7 +151,7 @@ def _save_assistant_message(
         omitted_messages=omitted,
         **_usage_fields(usage),
     )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=clock.now())
     return message
 
 
@@ -206,7 +206,7 @@ def _close_streamed_turn(
             fields |= _usage_fields(vars(event))
     Message.objects.filter(pk=message_id).update(**fields)
     message = Message.objects.get(pk=message_id)
-    Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+    Conversation.objects.filter(pk=message.conversation_id).update(updated_at=clock.now())
     return message
 
 

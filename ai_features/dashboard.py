@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from accounts.roles import Perm
+from config import clock
 
 BREAKDOWNS = {
     "feature": ("feature", "Feature"),
@@ -196,7 +196,7 @@ def quota_view(*, workspace, now: datetime | None = None) -> QuotaView:
     from usage.models import UsageEvent
 
     limits = get_workspace_limits(workspace)
-    now = now or timezone.now()
+    now = now or clock.now()
     used = (
         UsageEvent.objects.for_workspace(workspace)
         .filter(created_at__gte=limits.period_start, created_at__lt=limits.period_end)

@@ -4,9 +4,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from accounts.tenancy import WorkspaceScopedManager
+from config import clock
 
 
 class Summary(models.Model):
@@ -40,7 +40,7 @@ class Summary(models.Model):
     summary = models.TextField()
     model = models.CharField(max_length=100)
     usage = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     objects = WorkspaceScopedManager()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from accounts.tenancy import WorkspaceScopedManager
+from config import clock
 
 
 class Document(models.Model):
@@ -31,7 +31,7 @@ class Document(models.Model):
     size = models.PositiveIntegerField(help_text="bytes uploaded")
     pages = models.PositiveIntegerField(null=True, blank=True)
     text = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = WorkspaceScopedManager()
 
@@ -55,8 +55,8 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = WorkspaceScopedManager()
 
@@ -92,7 +92,7 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     # Earlier messages of the conversation not sent upstream (context budget).
     omitted_messages = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -135,7 +135,7 @@ class Extraction(models.Model):
     cached_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = WorkspaceScopedManager()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -19,6 +18,7 @@ from billing.limits import effective_tier
 from billing.models import ConsentRecord, Invoice, Subscription, Tier
 from billing.services.upgrades import upgrade_consent
 from billing.terms import TERMS_VERSION
+from config import clock
 from config.errors import InvalidRequest, NotFound
 
 
@@ -83,7 +83,7 @@ class PlansApi(APIView):
 def subscription_data(request: Request, sub: Subscription | None) -> dict:
     usage = selectors.period_usage(request.workspace)
     limits = usage.limits
-    _tier, paid = effective_tier(sub, timezone.now())
+    _tier, paid = effective_tier(sub, clock.now())
     return {
         "plan": limits.plan,
         "plan_name": limits.plan_name,

@@ -10,10 +10,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Workspace
 from billing.models import Subscription, Tier
+from config import clock
 from usage.limits import WorkspaceLimits, _month_bounds, default_limits
 
 # The free tier is read on nearly every metered call and changes only when an
@@ -43,7 +43,7 @@ def forget_admitted_limits(workspace_id: int) -> None:
 def admitted_limits(workspace_id: int) -> WorkspaceLimits:
     """The limits a just-finished call was admitted under (fresh if unknown)."""
     cached = _admitted_limits.get(workspace_id)
-    if cached and cached[0] > time.monotonic() and timezone.now() < cached[1].period_end:
+    if cached and cached[0] > time.monotonic() and clock.now() < cached[1].period_end:
         return cached[1]
     return workspace_limits(workspace_id)
 
@@ -135,7 +135,7 @@ def limits_for_tier(
 def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     """TOLLGATE_LIMITS_PROVIDER: the tier and period from the subscription, the
     free tier when there is none (settings' defaults if no tiers are defined)."""
-    now = timezone.now()
+    now = clock.now()
     sub = subscription_for(workspace)
     tier, paid = effective_tier(sub, now)
     if tier is None:

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.utils import timezone
 
 from accounts.models import Workspace
 from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager
+from config import clock
 
 FEATURE_CHOICES = [("summarize", "Summarize"), ("extract", "Extract"), ("chat", "Chat")]
 FEATURE_SLUGS = frozenset(slug for slug, _ in FEATURE_CHOICES)
@@ -176,7 +176,7 @@ class Subscription(models.Model):
             return None
         if self.is_paid and not self.checkout_session_id:
             return self.pending_tier
-        open_checkout = self.checkout_expires_at and self.checkout_expires_at > timezone.now()
+        open_checkout = self.checkout_expires_at and self.checkout_expires_at > clock.now()
         return self.pending_tier if open_checkout else None
 
 
@@ -189,7 +189,7 @@ class StripeEvent(models.Model):
     livemode = models.BooleanField(default=False)
     stripe_created = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField()
-    received_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=clock.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -237,7 +237,7 @@ class ConsentRecord(models.Model):
     channel = models.CharField(max_length=10, choices=[("web", "Web"), ("api", "API")])
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = models.Manager.from_queryset(ConsentQuerySet)()
 
@@ -295,7 +295,7 @@ class OverageReport(models.Model):
     tokens = models.PositiveBigIntegerField()
     stripe_customer_id = models.CharField(max_length=100)
     period_start = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -320,7 +320,7 @@ class BillingNotice(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=40)
     period_start = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     objects = WorkspaceScopedManager()
 

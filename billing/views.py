@@ -20,6 +20,7 @@ from billing.money import format_money
 from billing.services import subscriptions as subs
 from billing.services.upgrades import proration_date_is_fresh, upgrade_consent, upgrade_quote
 from billing.terms import TERMS_VERSION
+from config import clock
 from config.errors import ApiError
 
 QUOTE_SALT = "billing.upgrade.quote"
@@ -40,9 +41,8 @@ def plans(request: HttpRequest) -> HttpResponse:
     current = None
     if getattr(request, "workspace", None) is not None:
         sub = selectors.subscription(request.workspace)
-        from django.utils import timezone
 
-        current, _paid = effective_tier(sub, timezone.now())
+        current, _paid = effective_tier(sub, clock.now())
     return render(
         request,
         "billing/plans.html",

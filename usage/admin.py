@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
+from config import clock
 from usage import services
 from usage.models import (
     ApiKey,
@@ -118,7 +118,7 @@ class ModerationLogAdmin(admin.ModelAdmin):
     @admin.action(description="Mark as reviewed")
     def mark_reviewed(self, request, queryset):
         count = queryset.filter(reviewed_at__isnull=True).update(
-            reviewed_at=timezone.now(), reviewed_by=request.user
+            reviewed_at=clock.now(), reviewed_by=request.user
         )
         self.message_user(request, f"Marked {count} flag(s) reviewed.", messages.SUCCESS)
 
@@ -128,7 +128,7 @@ class ModerationLogAdmin(admin.ModelAdmin):
         for user in people:
             if not user.is_suspended:
                 user.is_suspended = True
-                user.suspended_at = timezone.now()
+                user.suspended_at = clock.now()
                 user.suspended_reason = "Suspended by an operator after a moderation review."
                 user.save(update_fields=["is_suspended", "suspended_at", "suspended_reason"])
         self.message_user(request, f"Suspended {len(people)} person(s).", messages.WARNING)

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Perm
+from config import clock
 from config.errors import InvalidRequest, NotFound
 from usage import selectors, services
 from usage.limits import get_workspace_limits
@@ -39,7 +40,7 @@ class KeyOutput(serializers.ModelSerializer):
 
 
 def _future(value):
-    if value is not None and value <= timezone.now():
+    if value is not None and value <= clock.now():
         raise serializers.ValidationError("Must be in the future.")
     return value
 
@@ -176,7 +177,7 @@ def parse_range(request) -> tuple[datetime, datetime]:
     if start is None:
         start = get_workspace_limits(request.workspace).period_start
     if end is None:
-        end = timezone.now() + timedelta(seconds=1)
+        end = clock.now() + timedelta(seconds=1)
     if start >= end:
         raise InvalidRequest("`start` must be before `end`.", details={"start": ["After end."]})
     if end - start > timedelta(days=MAX_RANGE_DAYS + 1):

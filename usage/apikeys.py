@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
+from config import clock
 from config.errors import InvalidApiKey
 from usage.models import KEY_PREFIX, ApiKey, hash_secret
 from usage.redis_client import async_redis, sync_redis
@@ -71,7 +71,7 @@ def _check(ctx: KeyContext | None) -> KeyContext:
     key = ctx.api_key
     if key.revoked_at is not None:
         raise InvalidApiKey("This API key was revoked.")
-    if key.expires_at is not None and key.expires_at <= timezone.now():
+    if key.expires_at is not None and key.expires_at <= clock.now():
         raise InvalidApiKey("This API key has expired.")
     return ctx
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils import timezone
 
+from config import clock
 from usage.models import CapPeriod
 
 
@@ -22,6 +22,6 @@ class KeyForm(forms.Form):
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")
-        if value is not None and value <= timezone.now():
+        if value is not None and value <= clock.now():
             raise forms.ValidationError("Pick a moment in the future.")
         return value

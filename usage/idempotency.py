@@ -20,8 +20,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from config import clock
 from config.errors import ApiError, InvalidRequest
 from usage.dbpool import run_db
 from usage.models import IdempotencyRecord
@@ -59,9 +59,7 @@ def fingerprint_of(*parts: object) -> str:
 
 
 def _claim(workspace_id: int, key: str, fingerprint: str) -> tuple[bool, IdempotencyRecord]:
-    stale_before = timezone.now() - timedelta(
-        seconds=settings.TOLLGATE_IDEMPOTENCY_WAIT_SECONDS * 2
-    )
+    stale_before = clock.now() - timedelta(seconds=settings.TOLLGATE_IDEMPOTENCY_WAIT_SECONDS * 2)
     # A claim left by a process that died mid-call is taken over.
     IdempotencyRecord.objects.filter(
         workspace_id=workspace_id, key=key, done=False, created_at__lt=stale_before

@@ -20,8 +20,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from config import clock
 
 if TYPE_CHECKING:
     from accounts.models import Workspace
@@ -72,7 +73,7 @@ def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 def default_limits(workspace: Workspace) -> WorkspaceLimits:
     """Used until billing provides tiers: the calendar month, quota from settings."""
-    start, end = _month_bounds(timezone.now())
+    start, end = _month_bounds(clock.now())
     return WorkspaceLimits(
         plan="default",
         plan_name="Default",

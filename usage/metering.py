@@ -21,10 +21,10 @@ from typing import Any
 
 from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware
-from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
 from accounts.roles import Perm
+from config import clock
 from config.errors import (
     ApiError,
     AuthenticationRequired,
@@ -296,7 +296,7 @@ def _event(
         flagged=bool(flag_reason),
         flag_reason=flag_reason,
         streamed=call.streamed,
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )
 
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
 
 from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager
+from config import clock
 
 # Lifetime caps count from the beginning of time.
 LIFETIME_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -38,8 +38,8 @@ class RateCard(models.Model):
         **PRICE, help_text="USD per 1M cached input tokens"
     )
     output_per_million = models.DecimalField(**PRICE, help_text="USD per 1M output tokens")
-    effective_from = models.DateTimeField(default=timezone.now)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    effective_from = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["model", "-effective_from"]
@@ -88,7 +88,7 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     objects = WorkspaceScopedManager()
 
@@ -103,7 +103,7 @@ class ApiKey(models.Model):
     def status(self) -> str:
         if self.revoked_at:
             return "revoked"
-        if self.expires_at and self.expires_at <= timezone.now():
+        if self.expires_at and self.expires_at <= clock.now():
             return "expired"
         if self.membership_id is None:
             return "orphaned"
@@ -169,7 +169,7 @@ class Reservation(models.Model):
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     tokens = models.BigIntegerField()
     counter_ids = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.tokens} tokens"
@@ -230,7 +230,7 @@ class UsageEvent(models.Model):
     flagged = models.BooleanField(default=False, db_index=True)
     flag_reason = models.CharField(max_length=200, blank=True)
     streamed = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     objects = models.Manager.from_queryset(UsageEventQuerySet)()
 
@@ -330,7 +330,7 @@ class ModerationLog(models.Model):
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     objects = WorkspaceScopedManager()
 
@@ -352,7 +352,7 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     request_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
 
     class Meta:
         constraints = [

@@ -10,9 +10,9 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import User
+from config import clock
 from usage.models import ModerationLog, ModerationSettings
 
 EXCERPT_CHARS = 200
@@ -74,7 +74,7 @@ def suspend_if_repeatedly_flagged(*, user_id: int) -> bool:
         if user.is_suspended:
             return False
         user.is_suspended = True
-        user.suspended_at = timezone.now()
+        user.suspended_at = clock.now()
         user.suspended_reason = (
             f"Suspended automatically after {flags} inputs were flagged by the content "
             "pre-screen. Contact support to appeal."

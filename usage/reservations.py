@@ -18,8 +18,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
+from config import clock
 from config.errors import Forbidden, QuotaExceeded, SpendCapReached
 from usage.limits import WorkspaceLimits, get_workspace_limits, notify_usage_recorded
 from usage.models import (
@@ -221,7 +221,7 @@ def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -
             f"The feature “{feature}” is not included in your plan.",
             details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
         )
-    prices = price_for(model, timezone.now())
+    prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits)
     workspace_id = caller.workspace.pk
     held, found, rows = _try_reserve(

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.models import Membership, User
+from config import clock
 from usage.apikeys import forget_keys, new_secret, visible_prefix
 from usage.limits import get_workspace_limits
 from usage.models import (
@@ -105,7 +105,7 @@ def key_update(*, key: ApiKey, changes: dict) -> ApiKey:
 def key_revoke(*, key: ApiKey, acting_user: User) -> ApiKey:
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
+        key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
     # Revocation takes effect at once: the cached lookup goes with it.
     forget_keys([key.key_hash])

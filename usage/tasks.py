@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
+from config import clock
 from usage.models import IdempotencyRecord, ModerationLog, ModerationSettings
 from usage.reservations import release_stale
 
@@ -15,17 +15,17 @@ from usage.reservations import release_stale
 @shared_task
 def purge_moderation_logs() -> int:
     days = ModerationSettings.current().log_retention_days
-    cutoff = timezone.now() - timedelta(days=max(days, 1))
+    cutoff = clock.now() - timedelta(days=max(days, 1))
     return ModerationLog.objects.filter(created_at__lt=cutoff).delete()[0]
 
 
 @shared_task
 def release_stale_reservations() -> int:
-    cutoff = timezone.now() - timedelta(minutes=settings.TOLLGATE_STALE_RESERVATION_MINUTES)
+    cutoff = clock.now() - timedelta(minutes=settings.TOLLGATE_STALE_RESERVATION_MINUTES)
     return release_stale(older_than=cutoff)
 
 
 @shared_task
 def purge_idempotency_records() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.TOLLGATE_IDEMPOTENCY_TTL_HOURS)
+    cutoff = clock.now() - timedelta(hours=settings.TOLLGATE_IDEMPOTENCY_TTL_HOURS)
     return IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()[0]

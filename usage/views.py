@@ -8,11 +8,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
 from accounts.roles import Perm
+from config import clock
 from usage import selectors, services
 from usage.forms import KeyForm
 from usage.limits import get_workspace_limits
@@ -93,7 +93,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     person = None if everyone else request.user
     limits = get_workspace_limits(workspace)
     quota = selectors.quota(workspace=workspace)
-    start, end = limits.period_start, timezone.now()
+    start, end = limits.period_start, clock.now()
     by_day = selectors.usage_rows(
         workspace=workspace, start=start.date(), end=end.date(), group_by="day", user=person
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from billing import stripe_api
 from billing.limits import forget_cached_tiers
 from billing.models import Tier
 from billing.money import to_decimal_string_minor, to_minor_units
 from billing.stripe_api import field
+from config import clock
 
 
 def product_id_for(tier: Tier) -> str:
@@ -137,7 +137,7 @@ def tier_sync_to_stripe(*, tier: Tier) -> Tier:
             stripe_product_id=product_id,
             stripe_price_id=price_id,
             stripe_overage_price_id=overage_id,
-            stripe_synced_at=timezone.now(),
+            stripe_synced_at=clock.now(),
         )
     forget_cached_tiers()
     tier.refresh_from_db()

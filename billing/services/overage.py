@@ -9,10 +9,10 @@ from datetime import timedelta
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from billing import stripe_api
 from billing.models import OverageReport
+from config import clock
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,14 @@ def overage_report_send(*, report_pk: int) -> OverageReport:
             report.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             report.save(update_fields=["attempts", "last_error"])
             raise
-        report.sent_at = timezone.now()
+        report.sent_at = clock.now()
         report.last_error = ""
         report.save(update_fields=["attempts", "sent_at", "last_error"])
     return report
 
 
 def overage_reports_resend(*, older_than: timedelta = timedelta(minutes=2)) -> int:
-    cutoff = timezone.now() - older_than
+    cutoff = clock.now() - older_than
     pending = OverageReport.objects.filter(sent_at__isnull=True, created_at__lt=cutoff)
     sent = 0
     for pk in pending.values_list("pk", flat=True)[:500]:

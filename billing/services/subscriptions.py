@@ -12,7 +12,6 @@ from typing import Any
 
 import stripe
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Workspace
 from billing import stripe_api
@@ -20,6 +19,7 @@ from billing.models import Subscription, SubscriptionStatus, Tier
 from billing.money import format_money
 from billing.services.catalog import tier_for_price
 from billing.stripe_api import StripeFailed, field, from_timestamp, object_id
+from config import clock
 from config.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ CHECKOUT_TTL = timedelta(minutes=30)  # Stripe's minimum expiry for a session
 
 def open_checkout_url(sub: Subscription, tier: Tier) -> str:
     """The still-open Checkout for `tier` that another admin started, if any."""
-    fresh = sub.checkout_expires_at and sub.checkout_expires_at > timezone.now()
+    fresh = sub.checkout_expires_at and sub.checkout_expires_at > clock.now()
     return sub.checkout_url if fresh and sub.pending_tier_id == tier.pk else ""
 
 
@@ -88,7 +88,7 @@ def checkout_start(
     if tier.stripe_overage_price_id:
         line_items.append({"price": tier.stripe_overage_price_id})
     meta = {"workspace_id": str(workspace.pk), "tier": tier.slug}
-    expires_at = timezone.now() + CHECKOUT_TTL
+    expires_at = clock.now() + CHECKOUT_TTL
     try:
         session = stripe_api.client().v1.checkout.sessions.create(
             {
@@ -189,7 +189,7 @@ def _pending_tier(stripe_sub) -> Tier | None:
 def _apply(sub: Subscription, stripe_sub) -> None:
     status = field(stripe_sub, "status", "")
     sub.stripe_customer_id = object_id(field(stripe_sub, "customer")) or sub.stripe_customer_id
-    sub.synced_at = timezone.now()
+    sub.synced_at = clock.now()
     if status in ENDED_STATUSES:
         sub.status = SubscriptionStatus.CANCELED if status == "canceled" else status
         sub.tier = None
@@ -294,7 +294,7 @@ def subscriptions_refresh_due(*, limit: int = 200) -> int:
     """Safety net for lost webhooks: re-fetch paid subscriptions whose period
     has ended here (a renewal, cancellation or downgrade Stripe has applied)."""
     due = Subscription.objects.filter(
-        current_period_end__lte=timezone.now(), status__in=["active", "trialing", "past_due"]
+        current_period_end__lte=clock.now(), status__in=["active", "trialing", "past_due"]
     ).exclude(stripe_subscription_id="")
     refreshed = 0
     for sub_id in due.values_list("stripe_subscription_id", flat=True)[:limit]:

@@ -20,7 +20,6 @@ from decimal import Decimal
 
 import stripe
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 from accounts.roles import Perm
@@ -36,6 +35,7 @@ from billing.services.subscriptions import (
 )
 from billing.stripe_api import StripeFailed, field
 from billing.terms import TERMS_VERSION, sha256, terms_text
+from config import clock
 from config.errors import ApiError, Forbidden, InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def check_upgrade_target(current: Tier | None, to_tier: Tier) -> None:
 def upgrade_quote(
     *, workspace: Workspace, to_tier: Tier, proration_date: int | None = None
 ) -> Quote:
-    now = timezone.now()
+    now = clock.now()
     sub = subscription_row(workspace)
     current, paid = effective_tier(sub, now)
     check_upgrade_target(current, to_tier)
@@ -259,7 +259,7 @@ def upgrade_consent(
     with transaction.atomic():
         # The row lock makes two admins confirming at once produce one upgrade.
         sub = subscription_row(workspace, lock=True)
-        current, paid = effective_tier(sub, timezone.now())
+        current, paid = effective_tier(sub, clock.now())
         if not paid and (url := open_checkout_url(sub, to_tier)):
             # Another admin already consented and opened Checkout: pay there.
             return UpgradeResult(None, sub, "checkout_required", checkout_url=url)
@@ -292,5 +292,5 @@ def upgrade_consent(
 
 def proration_date_is_fresh(value: int) -> bool:
     """A quote is honoured for an hour; older forms get a fresh quote."""
-    age = timezone.now() - dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    age = clock.now() - dt.datetime.fromtimestamp(value, tz=dt.UTC)
     return dt.timedelta(0) <= age <= dt.timedelta(hours=1)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import stripe
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from accounts.models import Workspace
 from billing import stripe_api
@@ -18,6 +17,7 @@ from billing.models import Invoice, StripeEvent, Subscription
 from billing.money import from_minor_units
 from billing.services.subscriptions import checkout_complete, subscription_sync
 from billing.stripe_api import field, from_timestamp, object_id
+from config import clock
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def invoice_sync(*, invoice) -> Invoice | None:
         "hosted_invoice_url": field(invoice, "hosted_invoice_url", ""),
         "invoice_pdf": field(invoice, "invoice_pdf", ""),
         "billing_reason": field(invoice, "billing_reason", ""),
-        "created_at": from_timestamp(field(invoice, "created")) or timezone.now(),
+        "created_at": from_timestamp(field(invoice, "created")) or clock.now(),
     }
     mirrored, _ = Invoice.objects.update_or_create(stripe_invoice_id=invoice.id, defaults=values)
     return mirrored
@@ -135,6 +135,6 @@ def event_process(*, event_pk: int) -> StripeEvent:
     except Exception as exc:
         StripeEvent.objects.filter(pk=stored.pk).update(last_error=f"{type(exc).__name__}: {exc}")
         raise
-    StripeEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), last_error="")
+    StripeEvent.objects.filter(pk=stored.pk).update(processed_at=clock.now(), last_error="")
     stored.refresh_from_db()
     return stored
