@@ -240,10 +240,27 @@ def arun(coro):
     return asyncio.run(coro, loop_factory=uvloop.new_event_loop)
 
 
+_PORT_RANGE: list[int] = []  # --ports A-B: take free ports from this range only
+
+
 def free_port() -> int:
+    for port in list(_PORT_RANGE):
+        _PORT_RANGE.remove(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def use_port_range(spec: str | None) -> None:
+    if spec:
+        low, _, high = spec.partition("-")
+        _PORT_RANGE[:] = range(int(low), int(high or low) + 1)
 
 
 def wait_http(url: str, seconds: float = 30) -> None:
@@ -518,7 +535,9 @@ def main() -> None:
         action="store_true",
         help="turn the moderation pre-screen off (operator setting)",
     )
+    parser.add_argument("--ports", help="take the servers' ports from this range, e.g. 9300-9319")
     args = parser.parse_args()
+    use_port_range(args.ports)
 
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)  # whitenoise's root
     upstream_port, web_port = free_port(), free_port()

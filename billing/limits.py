@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.models import Workspace
 from billing.models import Subscription, Tier
 from config import clock
-from usage.limits import WorkspaceLimits, _month_bounds, default_limits
+from usage.limits import WorkspaceLimits, _month_bounds, default_limits, forget_cached_limits
 
 # The free tier is read on nearly every metered call and changes only when an
 # operator edits it: keep it per process for a few seconds (dropped at once in
@@ -26,6 +26,7 @@ _free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
 def forget_cached_tiers() -> None:
     _free_tier_cache.clear()
     _admitted_limits.clear()
+    forget_cached_limits()
 
 
 # The limits each workspace's calls were admitted under (set when the meter
@@ -148,12 +149,13 @@ def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     return limits
 
 
-def usage_recorded(event) -> None:
-    """Called by the meter inside the transaction that records `event`: queue
-    metered overage for Stripe and send usage alerts."""
+def usage_recorded(event, limits: WorkspaceLimits | None = None) -> None:
+    """Called by the meter inside the transaction that records `event` (with the
+    limits the call was admitted under): queue metered overage for Stripe and
+    send usage alerts."""
     from billing.services.usage_hooks import on_usage_recorded
 
-    on_usage_recorded(event)
+    on_usage_recorded(event, limits)
 
 
 def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:

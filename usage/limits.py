@@ -6,9 +6,17 @@ the setting `TOLLGATE_LIMITS_PROVIDER` (a dotted path to a function
 answers from settings. The feature registry asks the same function which
 features are enabled.
 
-A provider module may also define `usage_recorded(event)`; the meter calls it
-inside the transaction that records a usage event (billing uses it to queue
-metered overage for Stripe)."""
+A provider module may also define `usage_recorded(event, limits=None)`; the
+meter calls it inside the transaction that records a usage event, with the
+limits the call was admitted under (billing uses it to queue metered overage
+for Stripe).
+
+The hot path keeps each workspace's limits per process, tagged with a version
+read from Redis in the same round trip as the rate-limit script
+(`versions_keys`): whoever changes what a provider answers (a subscription, a
+tier) calls `bump_version` after commit, and the next call anywhere sees a
+new version and reads the limits afresh. A cached entry also lapses at its
+period's end."""
 
 from __future__ import annotations
 
@@ -85,6 +93,50 @@ def default_limits(workspace: Workspace) -> WorkspaceLimits:
     )
 
 
+# --- The per-process cache, validated by a version in Redis ------------------------
+
+VERSION_KEY = "tg:limits-v"  # every workspace (tier edits)
+_cached: dict[int, tuple[tuple, WorkspaceLimits]] = {}
+
+
+def version_keys(workspace_id: int) -> tuple[str, str]:
+    """The Redis keys whose values together version a workspace's limits."""
+    return VERSION_KEY, f"{VERSION_KEY}:{workspace_id}"
+
+
+def cached_limits(workspace_id: int, version: tuple | None = None) -> WorkspaceLimits | None:
+    """This process's limits for the workspace: if `version` is given, only
+    when they were read under that version; never past their period's end."""
+    entry = _cached.get(workspace_id)
+    if entry is None or (version is not None and entry[0] != version):
+        return None
+    if clock.now() >= entry[1].period_end:
+        return None
+    return entry[1]
+
+
+def remember_limits(workspace_id: int, version: tuple, limits: WorkspaceLimits) -> None:
+    _cached[workspace_id] = (version, limits)
+
+
+def forget_cached_limits() -> None:
+    _cached.clear()
+
+
+def bump_version(workspace_id: int | None = None) -> None:
+    """Make every process re-read limits (one workspace's, or all when None).
+    Bumped now and again after commit: a call racing the change could read the
+    old row under the new version before the change commits."""
+    from django.db import transaction
+
+    from usage.redis_client import sync_redis
+
+    name = VERSION_KEY if workspace_id is None else f"{VERSION_KEY}:{workspace_id}"
+    _cached.clear() if workspace_id is None else _cached.pop(workspace_id, None)
+    sync_redis().incr(name)
+    transaction.on_commit(lambda: sync_redis().incr(name))
+
+
 @cache
 def _provider():
     return import_string(settings.TOLLGATE_LIMITS_PROVIDER)
@@ -94,8 +146,13 @@ def get_workspace_limits(workspace: Workspace) -> WorkspaceLimits:
     return _provider()(workspace)
 
 
-def notify_usage_recorded(event) -> None:
+@cache
+def _recorded_hook():
     module = importlib.import_module(settings.TOLLGATE_LIMITS_PROVIDER.rsplit(".", 1)[0])
-    hook = getattr(module, "usage_recorded", None)
+    return getattr(module, "usage_recorded", None)
+
+
+def notify_usage_recorded(event, limits: WorkspaceLimits | None = None) -> None:
+    hook = _recorded_hook()
     if hook is not None:
-        hook(event)
+        hook(event, limits=limits)

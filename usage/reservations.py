@@ -61,10 +61,16 @@ class Hold:
     limits: WorkspaceLimits
 
 
-def member_cap(membership_id: int) -> tuple[int | None, str]:
-    """(token cap, cap period) of a member, cached in Redis (dropped on change)."""
-    name = f"{MEMBER_CAP_CACHE}{membership_id}"
-    raw = sync_redis().get(name)
+def member_cap_key(membership_id: int) -> str:
+    return f"{MEMBER_CAP_CACHE}{membership_id}"
+
+
+def member_cap(membership_id: int, raw: str | bytes | None = None) -> tuple[int | None, str]:
+    """(token cap, cap period) of a member, cached in Redis (dropped on change).
+    `raw`: the cache entry if the caller already read it (the rate-limit trip)."""
+    name = member_cap_key(membership_id)
+    if raw is None:
+        raw = sync_redis().get(name)
     if raw is None:
         cap = MemberCap.objects.filter(membership_id=membership_id).first()
         raw = f"{cap.token_cap}:{cap.cap_period}" if cap else f":{CapPeriod.MONTH}"
@@ -77,7 +83,9 @@ def _period(cap_period: str, limits: WorkspaceLimits) -> datetime:
     return LIFETIME_START if cap_period == CapPeriod.LIFETIME else limits.period_start
 
 
-def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
+def scopes_for(
+    *, caller, limits: WorkspaceLimits, member_cap_raw: str | None = None
+) -> list[Scope]:
     scopes = [
         Scope(
             CounterScope.WORKSPACE,
@@ -86,7 +94,7 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
             limits.hard_token_limit,
         )
     ]
-    cap, cap_period = member_cap(caller.membership.pk)
+    cap, cap_period = member_cap(caller.membership.pk, member_cap_raw)
     scopes.append(
         Scope(CounterScope.MEMBER, caller.membership.pk, _period(cap_period, limits), cap)
     )
@@ -213,16 +221,27 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     return SpendCapReached(f"This request would pass {noun}.", details={**details, "cap": which})
 
 
-def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -> Hold:
-    """Hold `tokens` against every limit of the caller, or refuse (nothing held)."""
-    limits = get_workspace_limits(caller.workspace)
+def reserve(
+    *,
+    caller,
+    feature: str,
+    model: str,
+    tokens: int,
+    request_id: str,
+    limits: WorkspaceLimits | None = None,
+    member_cap_raw: str | None = None,
+) -> Hold:
+    """Hold `tokens` against every limit of the caller, or refuse (nothing held).
+    `limits`: the workspace's current limits if the caller has them (the meter's
+    version-checked cache), else read now."""
+    limits = limits or get_workspace_limits(caller.workspace)
     if not limits.allows_feature(feature):
         raise Forbidden(
             f"The feature “{feature}” is not included in your plan.",
             details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
         )
     prices = price_for(model, clock.now())
-    scopes = scopes_for(caller=caller, limits=limits)
+    scopes = scopes_for(caller=caller, limits=limits, member_cap_raw=member_cap_raw)
     workspace_id = caller.workspace.pk
     held, found, rows = _try_reserve(
         workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
@@ -328,7 +347,7 @@ def settle(
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
         if event.total_tokens:
-            notify_usage_recorded(event)
+            notify_usage_recorded(event, hold.limits)
         record = on_recorded(event) if on_recorded is not None else None
         # Last: the rows every request of the workspace shares (see _SETTLE_SQL).
         # A reservation already released by the stale-reservation task holds

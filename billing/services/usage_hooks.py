@@ -97,10 +97,10 @@ def _used_after(event, limits) -> int:
     return used + event.total_tokens
 
 
-def on_usage_recorded(event) -> None:
+def on_usage_recorded(event, admitted=None) -> None:
     # The limits the call was admitted under: its overage and alerts belong to
     # the plan and period it ran in.
-    limits = admitted_limits(event.workspace_id)
+    limits = admitted or admitted_limits(event.workspace_id)
     if limits.overage_policy == "metered":
         # Serialize a metered workspace's recordings on its billing row (nothing
         # else the meter locks), so each event's overage is computed exactly once

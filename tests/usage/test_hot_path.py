@@ -12,8 +12,8 @@ from django.db.backends.signals import connection_created
 from tests.usage.helpers import TEXT, auth, summaries_url
 
 EXPECTED = [
-    # billing's limits provider: the workspace's subscription and tier (one indexed read)
-    "SELECT billing_subscription JOIN billing_tier ...",
+    # (no limits lookup: the workspace's limits are cached per process and checked
+    # against a version read from Redis with the rate limits, see usage/limits.py)
     # reserve: one statement (lock counters in id order, check, hold, reservation row)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
     # record + settle: one transaction
