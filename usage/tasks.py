@@ -8,8 +8,8 @@ from celery import shared_task
 from django.conf import settings
 
 from config import clock
-from usage.models import IdempotencyRecord, ModerationLog, ModerationSettings
 from usage.journal import replay as replay_journal
+from usage.models import IdempotencyRecord, ModerationLog, ModerationSettings
 from usage.reservations import release_stale
 
 
