@@ -31,10 +31,13 @@ from config.errors import (
     ContentFlagged,
     Forbidden,
     InvalidApiKey,
+    ServiceUnavailable,
     UpstreamError,
     WorkspaceSuspended,
+    dependency_down,
 )
-from usage import moderation, ratelimit
+from config.textguard import scrub
+from usage import journal, moderation, ratelimit
 from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import (
@@ -47,7 +50,7 @@ from usage.limits import (
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.redis_client import async_redis
-from usage.reservations import Hold, member_cap_key, reserve, settle
+from usage.reservations import Hold, member_cap_key, no_hold, reserve, settle
 from usage.tokens import count_message_tokens
 from usage.upstream import TokenUsage, get_upstream
 
@@ -55,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 # Calls that outlive their HTTP request are kept alive here until they settle.
 _in_flight: set[asyncio.Task] = set()
+# False once the process is shutting down: new calls get 503, calls in flight finish.
+_accepting = True
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,13 @@ def _prepare(
 
 
 async def _admit(call: _Call) -> None:
-    """Rate limit, reserve, pre-screen. Raises (with nothing held) on refusal."""
+    """Rate limit, pre-screen, reserve. Raises (with nothing held) on refusal.
+
+    The screen comes BEFORE the reservation so that the reservation statement
+    is the last thing before the upstream call: the row it writes says "sent"
+    without a round trip of its own (see `usage.reservations.reserve`)."""
+    if not _accepting:
+        raise ServiceUnavailable("This server is restarting. Retry in a moment.")
     caller = call.caller
     workspace_id = caller.workspace.pk
     limits = await _limits_for_rate_check(caller.workspace)
@@ -232,6 +243,8 @@ async def _admit(call: _Call) -> None:
     call.window, call.touch_key = admitted.window, admitted.touched
     *version, member_cap_raw = admitted.values
     limits = await _current_limits(caller.workspace, tuple(version))
+    call.started = time.monotonic()
+    await _screen(call)
     call.hold = await run_db(
         reserve,
         caller=caller,
@@ -239,22 +252,16 @@ async def _admit(call: _Call) -> None:
         model=call.model,
         tokens=call.estimate,
         request_id=call.request_id,
+        input_tokens=call.input_estimate,
+        sent=True,
         limits=limits,
         member_cap_raw=member_cap_raw,
     )
-    call.started = time.monotonic()
-    try:
-        await _screen(call)
-    except ContentFlagged:
-        raise
-    except BaseException as error:
-        await _record_failure(call, error)
-        raise
 
 
 async def _screen(call: _Call) -> None:
     screen = moderation.cached_settings() or await run_db(moderation.current_settings)
-    if not screen.enabled:
+    if not moderation.screening_enabled(screen):
         return
     result = await moderation.screen(call.moderation_text)
     call.screen_log = moderation.log_entry(
@@ -263,13 +270,18 @@ async def _screen(call: _Call) -> None:
     if not result.flagged:
         return
     user_id = call.caller.user.pk
-    await run_db(
-        settle,
-        hold=call.hold,
-        event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
-        moderation=call.screen_log,
-        on_recorded=lambda _e: moderation.suspend_if_repeatedly_flagged(user_id=user_id),
-    )
+
+    def refuse() -> None:
+        # Nothing is held yet: the refusal is an event of 0 tokens, no reservation.
+        call.hold = no_hold(request_id=call.request_id, model=call.model)
+        settle(
+            hold=call.hold,
+            event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
+            moderation=call.screen_log,
+            on_recorded=lambda _e: moderation.suspend_if_repeatedly_flagged(user_id=user_id),
+        )
+
+    await run_db(refuse)
     raise ContentFlagged(
         details={"categories": call.screen_log.categories, "request_id": call.request_id}
     )
@@ -325,6 +337,65 @@ def _reservation_as_usage(call: _Call) -> TokenUsage:
     return TokenUsage(call.input_estimate, 0, call.max_output_tokens)
 
 
+async def _settle(
+    call: _Call,
+    event: UsageEvent,
+    *,
+    on_recorded: Callable[[UsageEvent], Any] | None = None,
+    touch_key_id: int | None = None,
+) -> Any:
+    """`settle` on the meter's DB threads; if PostgreSQL can't be reached, the
+    settle goes to the durable journal (replayed exactly once, by request id)
+    and the caller gets 503 service_unavailable — the usage is not lost."""
+    try:
+        return await run_db(
+            settle,
+            hold=call.hold,
+            event=event,
+            moderation=call.screen_log,
+            on_recorded=on_recorded,
+            touch_key_id=touch_key_id,
+        )
+    except Exception as error:
+        if not dependency_down(error):
+            raise
+        entry = journal.entry_for(
+            hold=call.hold, event=event, moderation=call.screen_log, touch_key_id=touch_key_id
+        )
+        await asyncio.get_running_loop().run_in_executor(None, journal.write, entry)
+        _replay_journal_soon()
+        logger.warning("settle of %s journaled: the database is unavailable", call.request_id)
+        raise ServiceUnavailable(
+            "The answer arrived but could not be stored right now; its usage is kept "
+            "and will be recorded. Retry in a moment.",
+            details={"request_id": call.request_id},
+        ) from None
+
+
+_replaying: list[asyncio.Task] = []
+
+
+def _replay_journal_soon() -> None:
+    """One loop per process: replay the journal until PostgreSQL takes it."""
+    if _replaying and not _replaying[0].done():
+        return
+    _replaying[:] = [_keep_alive(_replay_until_empty())]
+
+
+async def _replay_until_empty(pause: float = 1.0, give_up_after: float = 3600.0) -> None:
+    deadline = time.monotonic() + give_up_after
+    while time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        try:
+            await run_db(journal.replay)
+        except Exception:
+            logger.warning("meter journal replay failed; retrying", exc_info=True)
+            continue
+        if not journal.pending():
+            return
+        pause = min(pause * 2, 30.0)
+
+
 async def _record_failure(call: _Call, error: BaseException, *, consumed: bool = False) -> None:
     """Settle a failed call: free if nothing was consumed, else the reservation."""
     code = error.code if isinstance(error, ApiError) else "internal_error"
@@ -340,7 +411,9 @@ async def _record_failure(call: _Call, error: BaseException, *, consumed: bool =
     else:
         event = _event(call, status=EventStatus.ERROR, error_code=code)
     try:
-        await run_db(settle, hold=call.hold, event=event, moderation=call.screen_log)
+        await _settle(call, event)
+    except ServiceUnavailable:
+        pass  # journaled
     except Exception:
         logger.exception("could not settle failed call %s", call.request_id)
     if not isinstance(error, ApiError):
@@ -356,21 +429,22 @@ async def _record_success(
         usage = _reservation_as_usage(call)
         status = EventStatus.INCOMPLETE
         flag = "The upstream reported no usage; the reservation was charged."
+    # What the model wrote is stored in the charging transaction: text we can't
+    # store (NUL, lone surrogates) must not make the charge fail.
+    text = scrub(text)
     caller = call.caller
     touch = caller.api_key.pk if caller.api_key and call.touch_key else None
     event = _event(
         call,
         status=status,
         usage=usage,
-        upstream_request_id=upstream_request_id,
+        upstream_request_id=scrub(upstream_request_id),
         flag_reason=flag,
     )
     feature_hook = call.on_recorded
-    record = await run_db(
-        settle,
-        hold=call.hold,
-        event=event,
-        moderation=call.screen_log,
+    record = await _settle(
+        call,
+        event,
         on_recorded=(lambda e: feature_hook(e, text)) if feature_hook else None,
         touch_key_id=touch,
     )
@@ -538,6 +612,25 @@ async def stream(
 
 async def drain_in_flight(timeout: float = 10.0) -> None:
     """Wait for calls still settling in the background (tests, shutdown)."""
-    pending = [t for t in _in_flight if not t.done()]
+    pending = [t for t in _in_flight if not t.done() and t not in _replaying]
     if pending:
         await asyncio.wait(pending, timeout=timeout)
+
+
+async def shut_down(timeout: float) -> int:
+    """Graceful shutdown: refuse new calls (503), let the calls in flight be
+    read to their end and settle, within `timeout` seconds. Returns how many
+    were still running (their reservations are charged or freed by the
+    recovery task, so nothing is lost either way)."""
+    global _accepting
+    _accepting = False
+    await drain_in_flight(timeout)
+    left = [t for t in _in_flight if not t.done() and t not in _replaying]
+    if left:
+        logger.warning("shutdown: %d metered calls still running after %.0fs", len(left), timeout)
+    return len(left)
+
+
+def start_accepting() -> None:
+    global _accepting
+    _accepting = True

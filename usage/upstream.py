@@ -139,6 +139,18 @@ class ModerationResult:
         return sorted(name for name, hit in self.categories.items() if hit)
 
 
+MODERATION_MISSING = (
+    "The content pre-screen (moderation) is on, but the model provider has no "
+    "moderation endpoint (/v1/moderations), so the call was refused. An operator can "
+    "turn the pre-screen off with TOLLGATE_MODERATION=off or in admin "
+    "(Usage > Moderation settings)."
+)
+
+
+class _ModerationMissing(Exception):
+    pass
+
+
 class UpstreamStreamInterrupted(UpstreamError):
     """The stream broke after it had started: tokens may have been consumed."""
 
@@ -309,6 +321,9 @@ class Upstream:
         try:
             response = await self.client.post(path, body=body, cast_to=httpx2.Response)
         except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)
+            if path == "/moderations" and status in (404, 405, 501):
+                raise _ModerationMissing() from None
             raise _map_error(exc) from None
         try:
             payload = response.json()
@@ -380,10 +395,18 @@ class Upstream:
         return (await self.moderate_many([text]))[0]
 
     async def moderate_many(self, texts: list[str]) -> list[ModerationResult]:
-        """One /moderations request for several inputs (results in input order)."""
+        """One /moderations request for several inputs (results in input order).
+        The pre-screen is fail-closed: when it can't answer, the call is refused,
+        with an error that says it was the moderation step."""
         one = texts[0] if len(texts) == 1 else texts
         body = {"input": one, "model": self.config.moderation_model}
-        response, _request_id = await self._post_json("/moderations", body)
+        try:
+            response, _request_id = await self._post_json("/moderations", body)
+        except _ModerationMissing:
+            raise UpstreamError(MODERATION_MISSING, details={"stage": "moderation"}) from None
+        except ApiError as error:
+            error.details.setdefault("stage", "moderation")
+            raise
         results = response.get("results") or []
         if len(results) != len(texts) or not all(isinstance(r, dict) for r in results):
             logger.warning("the moderation endpoint answered without a result per input")

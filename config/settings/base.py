@@ -80,6 +80,9 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A kept connection is checked before a request reuses it: a PostgreSQL restart
+# costs no request an error on a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default is shared by web, worker and beat: wait for locks.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -255,7 +258,24 @@ TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS",
 TOLLGATE_MODERATION_RESULT_SECONDS = env.int("TOLLGATE_MODERATION_RESULT_SECONDS", default=300)
 TOLLGATE_MODERATION_RESULT_ENTRIES = env.int("TOLLGATE_MODERATION_RESULT_ENTRIES", default=10_000)
 TOLLGATE_MODERATION_BATCH_MS = env.float("TOLLGATE_MODERATION_BATCH_MS", default=1.0)
-TOLLGATE_STALE_RESERVATION_MINUTES = 30  # released by usage.tasks.release_stale_reservations
+# A reservation older than this has lost its request (the process died): the
+# recovery task charges it if its call was sent, frees it if not. Longer than the
+# longest call (OPENAI_TIMEOUT_SECONDS per attempt x attempts) — see architecture.md.
+TOLLGATE_STALE_RESERVATION_MINUTES = env.float("TOLLGATE_STALE_RESERVATION_MINUTES", default=5.0)
+# Settles that could not reach PostgreSQL wait here (fsync'd files) until replayed.
+TOLLGATE_METER_JOURNAL_DIR = env(
+    "TOLLGATE_METER_JOURNAL_DIR", default=str(BASE_DIR / "var" / "meter-journal")
+)
+# Rate limiting while Redis is down: "local" (a per-process limiter, calls flow),
+# "open" (no rate limit) or "closed" (503 service_unavailable).
+TOLLGATE_RATELIMIT_WITHOUT_REDIS = env("TOLLGATE_RATELIMIT_WITHOUT_REDIS", default="local")
+# The moderation pre-screen: "on" (the default; admin's switch decides, fail-closed)
+# or "off" (never screen, e.g. a provider without /v1/moderations).
+TOLLGATE_MODERATION = env("TOLLGATE_MODERATION", default="on")
+# On SIGTERM: stop taking calls, then wait this long for calls in flight to settle.
+TOLLGATE_SHUTDOWN_DRAIN_SECONDS = env.float("TOLLGATE_SHUTDOWN_DRAIN_SECONDS", default=25.0)
+# What a 503 service_unavailable asks the client to wait.
+TOLLGATE_RETRY_AFTER_SECONDS = env.int("TOLLGATE_RETRY_AFTER_SECONDS", default=2)
 TOLLGATE_IDEMPOTENCY_TTL_HOURS = 24
 TOLLGATE_IDEMPOTENCY_WAIT_SECONDS = env.float("TOLLGATE_IDEMPOTENCY_WAIT_SECONDS", default=90.0)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
@@ -265,8 +285,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": 3600.0,
     },
     "usage-release-stale-reservations": {
-        "task": "usage.tasks.release_stale_reservations",
-        "schedule": 300.0,
+        "task": "usage.tasks.release_stale_reservations",  # replays the journal first
+        "schedule": 60.0,
     },
     "usage-purge-idempotency-records": {
         "task": "usage.tasks.purge_idempotency_records",
