@@ -149,13 +149,15 @@ def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     return limits
 
 
-def usage_recorded(event, limits: WorkspaceLimits | None = None) -> None:
+def usage_recorded(
+    event, limits: WorkspaceLimits | None = None, used_after: int | None = None
+) -> None:
     """Called by the meter inside the transaction that records `event` (with the
-    limits the call was admitted under): queue metered overage for Stripe and
-    send usage alerts."""
+    limits the call was admitted under and the period total after it): queue
+    metered overage for Stripe and send usage alerts."""
     from billing.services.usage_hooks import on_usage_recorded
 
-    on_usage_recorded(event, limits)
+    on_usage_recorded(event, limits, used_after)
 
 
 def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:

@@ -6,10 +6,11 @@ the setting `TOLLGATE_LIMITS_PROVIDER` (a dotted path to a function
 answers from settings. The feature registry asks the same function which
 features are enabled.
 
-A provider module may also define `usage_recorded(event, limits=None)`; the
-meter calls it inside the transaction that records a usage event, with the
-limits the call was admitted under (billing uses it to queue metered overage
-for Stripe).
+A provider module may also define `usage_recorded(event, limits=None,
+used_after=None)`; the meter calls it inside the transaction that records a
+usage event, last, with the limits the call was admitted under and the
+workspace's period total including the event (its counter row locked).
+Billing uses it to queue metered overage for Stripe and send usage alerts.
 
 The hot path keeps each workspace's limits per process, tagged with a version
 read from Redis in the same round trip as the rate-limit script
@@ -152,7 +153,11 @@ def _recorded_hook():
     return getattr(module, "usage_recorded", None)
 
 
-def notify_usage_recorded(event, limits: WorkspaceLimits | None = None) -> None:
+def notify_usage_recorded(
+    event, limits: WorkspaceLimits | None = None, *, used_after: int | None = None
+) -> None:
+    """`used_after`: the workspace counter's tokens including this event, when
+    the meter has the counter row locked (it calls this after moving it)."""
     hook = _recorded_hook()
     if hook is not None:
-        hook(event, limits=limits)
+        hook(event, limits=limits, used_after=used_after)

@@ -312,7 +312,9 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
 # The shared hot rows in ONE statement, last in the recording transaction, so
 # their locks are held for one round trip and the commit: release the
 # reservation, move its tokens from `reserved` to the actual `used` (counter
-# rows locked in id order), and add the event to its rollup row.
+# rows locked in id order), and add the event to its rollup row. Returns the
+# workspace counter's `used` after this event (exact: the row stays locked
+# until commit) for billing's hook.
 _SETTLE_SQL = f"""
 WITH released AS (
     DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
@@ -325,7 +327,7 @@ moved AS (
     SET reserved = c.reserved - coalesce((SELECT sum(tokens) FROM released), 0),
         used = c.used + %(used)s
     FROM locked WHERE c.id = locked.id
-    RETURNING c.id
+    RETURNING c.id, c.scope, c.used
 )
 INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id,
     requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost)
@@ -339,11 +341,12 @@ ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE S
     output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens,
     total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens,
     cost = {ROLLUPS}.cost + EXCLUDED.cost
+RETURNING (SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)
 """  # noqa: S608 - table names only
 
 
-def _settle_shared_rows(hold: Hold, event: UsageEvent) -> None:
-    _prepared(
+def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
+    rows = _prepared(
         _SETTLE_SQL,
         {
             "request_id": hold.request_id,
@@ -361,6 +364,7 @@ def _settle_shared_rows(hold: Hold, event: UsageEvent) -> None:
             "cost": event.cost,
         },
     )
+    return rows[0][0] if rows else None
 
 
 def _insert_parts(instance) -> tuple[str, str, list]:
@@ -405,13 +409,15 @@ def settle(
         _insert_records(event, moderation)
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
-        if event.total_tokens:
-            notify_usage_recorded(event, hold.limits)
         record = on_recorded(event) if on_recorded is not None else None
-        # Last: the rows every request of the workspace shares (see _SETTLE_SQL).
+        # Then the rows every request of the workspace shares (see _SETTLE_SQL).
         # A reservation already released by the stale-reservation task holds
         # nothing: the statement then only adds the used tokens.
-        _settle_shared_rows(hold, event)
+        used_after = _settle_shared_rows(hold, event)
+        if event.total_tokens:
+            # Last, with the workspace's counter locked: billing sees the exact
+            # total after this event (overage, alerts) without a query of its own.
+            notify_usage_recorded(event, hold.limits, used_after=used_after)
     return record
 
 

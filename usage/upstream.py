@@ -35,9 +35,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 from django.conf import settings
+from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 from config.errors import (
     ApiError,
@@ -228,6 +230,24 @@ class _Config:
         return f"_Config(base_url={self.base_url!r}, organization={self.organization!r})"
 
 
+class _AiohttpTransport(AiohttpTransport):
+    """The SDK's aiohttp transport, with one correction: it reports every
+    aiohttp connection error (refused, reset, server gone) as a connect
+    *timeout*, which would make an unreachable provider a 504 instead of a 503.
+    Only real timeouts stay timeouts here."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx2.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+                cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError
+            ):
+                raise httpx2.ConnectError(str(cause), request=request) from cause
+            raise
+
+
 class Upstream:
     """A configured async client. Build it through `get_upstream()`."""
 
@@ -243,12 +263,13 @@ class Upstream:
         # transport cost ~4-6 ms of CPU per POST under load (py-spy), much of it
         # httpcore scanning its whole pool for expired connections on every
         # response; aiohttp's connector keeps idle connections in a queue.
+        limits = httpx2.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+        )
         http_client = openai.DefaultAioHttpClient(
             timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
-            limits=httpx2.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
+            transport=_AiohttpTransport(limits=limits),
         )
         return openai.AsyncOpenAI(
             api_key=config.api_key,
