@@ -14,7 +14,7 @@ gets slower or faster mid-run affects all three alike. Prints the medians of
 - Tollgate: production settings, moderation ON, exact accounting (API key, Redis
   rate limits, PostgreSQL reservation and settle), POST /api/v1/summaries.
 - LiteLLM proxy: installed by this script into its own throwaway venv under
-  var/ (never a project dependency), 2 workers, master key, no database
+  var/ (never a project dependency), 2 workers (gunicorn), master key, no database
   (LITELLM_LOCAL_MODEL_COST_MAP=True: offline price map), POST /chat/completions.
 - direct: the upstream itself, POST /v1/chat/completions.
 
@@ -75,7 +75,9 @@ def start_litellm(port: int, upstream_port: int, model: str, workers: int) -> su
     )
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
     args = [str(litellm_binary()), "--config", str(config), "--host", "127.0.0.1"]
-    args += ["--port", str(port), "--num_workers", str(workers)]
+    # gunicorn's supervisor: uvicorn's own kills workers whose (slow) import of
+    # litellm outlasts its 5 s health check on a busy box.
+    args += ["--port", str(port), "--num_workers", str(workers), "--run_gunicorn"]
     return mo.start(args, env, "litellm")
 
 

@@ -27,7 +27,9 @@ from ai_features.summarize import LENGTH_TOKENS, build_messages, validate
 from usage.models import Reservation, UsageCounter, UsageEvent
 from usage.tokens import count_message_tokens
 
-pytestmark = pytest.mark.slow
+# ~30 s on a quiet 2-core box (mostly starting three servers); the bound
+# leaves room for a machine shared with other test runs.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
