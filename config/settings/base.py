@@ -241,6 +241,8 @@ OPENAI_MODERATION_MODEL = env("OPENAI_MODERATION_MODEL", default="omni-moderatio
 LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 # Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
 TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
+# Called in the transaction that records each usage event (usage/limits.py); "" = none.
+TOLLGATE_USAGE_RECORDED_HOOK = ""
 TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)
 TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
 TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
@@ -277,6 +279,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"CapPeriodEnum": "usage.models.Ca
 TOLLGATE_LIMITS_PROVIDER = env(
     "TOLLGATE_LIMITS_PROVIDER", default="billing.limits.workspace_limits"
 )
+# ...and writes what recorded usage means for billing: overage outbox, alerts.
+TOLLGATE_USAGE_RECORDED_HOOK = "billing.services.usage_hooks.on_usage_recorded"
 # Stripe: empty key = not configured; billing pages then say so instead of failing.
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
