@@ -311,11 +311,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
-# The async feature endpoints are described by a hook (drf-spectacular can't see them).
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
-    "drf_spectacular.hooks.postprocess_schema_enums",
-    "ai_features.schema.add_feature_paths",
-]
 # Uploads (ai_features/documents.py): .txt, .md, .pdf, .docx, checked by content.
 TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_000)  # 10 MB
 TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
