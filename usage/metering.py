@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
@@ -336,6 +337,16 @@ async def _settle(
             on_recorded=on_recorded,
             touch_key_id=touch_key_id,
         )
+    except IntegrityError:
+        # Recorded already: by the recovery task (a call that outlived the stale
+        # cutoff) or by a retried commit whose first answer was lost. Never twice.
+        if not await run_db(UsageEvent.objects.filter(request_id=call.request_id).exists):
+            raise
+        logger.warning("settle of %s found it recorded already", call.request_id)
+        raise ServiceUnavailable(
+            "The answer arrived after its call had been recorded; retry to run it again.",
+            details={"request_id": call.request_id},
+        ) from None
     except Exception as error:
         if not dependency_down(error):
             raise
