@@ -25,7 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
 from accounts.roles import Perm
-from config import clock
+from config import clock, textguard
 from config.errors import (
     ApiError,
     AuthenticationRequired,
@@ -182,6 +182,11 @@ def _prepare(
     streamed: bool,
 ) -> _Call:
     model = model or settings.OPENAI_DEFAULT_MODEL
+    # The backstop of config.inputguard: whatever a feature built from stored
+    # or uploaded text, nothing unstorable is sent (or reserved for).
+    textguard.check(messages, "messages")
+    if response_format:
+        textguard.check(response_format, "response_format")
     text = moderation_text
     if text is None:
         text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
