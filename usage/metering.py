@@ -34,8 +34,10 @@ from config.errors import (
     InvalidApiKey,
     ServiceUnavailable,
     UpstreamError,
+    UpstreamTimeout,
     WorkspaceSuspended,
     dependency_down,
+    to_api_error,
 )
 from config.textguard import scrub
 from usage import journal, moderation, ratelimit
@@ -45,7 +47,7 @@ from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.reservations import Hold, no_hold, reserve, settle
-from usage.tokens import count_message_tokens
+from usage.tokens import count_message_tokens, count_response_format_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
@@ -202,7 +204,11 @@ def _prepare(
         on_recorded=on_recorded,
         streamed=streamed,
     )
-    call.input_estimate = count_message_tokens(messages, model)
+    # The reservation covers what will be billed: the schema of a structured
+    # answer is prompt tokens too (usage.tokens.count_response_format_tokens).
+    call.input_estimate = count_message_tokens(messages, model) + count_response_format_tokens(
+        response_format, model
+    )
     return call
 
 
@@ -392,17 +398,20 @@ async def _replay_until_empty(pause: float = 1.0, give_up_after: float = 3600.0)
         pause = min(pause * 2, 30.0)
 
 
-async def _record_failure(call: _Call, error: BaseException, *, consumed: bool = False) -> None:
-    """Settle a failed call: free if nothing was consumed, else the reservation."""
+async def _record_failure(
+    call: _Call, error: BaseException, *, consumed: bool = False, usage: TokenUsage | None = None
+) -> None:
+    """Settle a failed call: free if nothing was consumed, else what the
+    provider reported or, without a report, the reservation."""
     code = error.code if isinstance(error, ApiError) else "internal_error"
     if consumed:
         event = _event(
             call,
             status=EventStatus.INCOMPLETE,
-            usage=_reservation_as_usage(call),
+            usage=usage or _reservation_as_usage(call),
             error_code=code,
             flag_reason="The upstream failed mid-answer after consuming tokens; "
-            "the reservation was charged.",
+            + ("its reported usage was charged." if usage else "the reservation was charged."),
         )
     else:
         event = _event(call, status=EventStatus.ERROR, error_code=code)
@@ -459,18 +468,31 @@ async def _record_success(
     )
 
 
+def _as_api_error(error: BaseException) -> ApiError:
+    if isinstance(error, TimeoutError):  # the meter's own deadline
+        return UpstreamTimeout()
+    if isinstance(error, Exception):
+        return to_api_error(error) or UpstreamError()
+    return UpstreamError()
+
+
 async def _run_complete(call: _Call) -> Completion:
     await _admit(call)
     try:
-        result = await get_upstream().chat(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-            response_format=call.response_format,
-        )
+        # The meter's deadline per call: a claim or reservation older than it
+        # belongs to a call that can no longer run (see usage.idempotency).
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            result = await get_upstream().chat(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+                response_format=call.response_format,
+            )
     except BaseException as error:
         await _record_failure(call, error)
+        if isinstance(error, TimeoutError):
+            raise UpstreamTimeout() from None
         raise
     return await _record_success(
         call,
@@ -526,32 +548,35 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     try:
         await _admit(call)
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     parts: list[str] = []
     usage = None
     upstream_id = ""
     finish = None
     try:
-        async for chunk in get_upstream().chat_stream(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-        ):
-            upstream_id = chunk.upstream_request_id or upstream_id
-            finish = chunk.finish_reason or finish
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.delta:
-                parts.append(chunk.delta)
-                queue.put_nowait(chunk.delta)
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            async for chunk in get_upstream().chat_stream(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+            ):
+                upstream_id = chunk.upstream_request_id or upstream_id
+                finish = chunk.finish_reason or finish
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta:
+                    delta = scrub(chunk.delta)
+                    parts.append(delta)
+                    queue.put_nowait(delta)
     except BaseException as error:
-        # Tokens were consumed if anything came back: charge the reservation.
-        await _record_failure(call, error, consumed=bool(parts or usage))
-        if isinstance(error, ApiError):
-            error.details.setdefault("request_id", call.request_id)
-        queue.put_nowait(error if isinstance(error, Exception) else UpstreamError())
+        # Tokens were consumed if anything came back: charge the reported usage,
+        # else the reservation.
+        await _record_failure(call, error, consumed=bool(parts or usage), usage=usage)
+        failure = _as_api_error(error)
+        failure.details.setdefault("request_id", call.request_id)
+        queue.put_nowait(failure)
         return
     try:
         completion = await _record_success(
@@ -562,7 +587,7 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
             finish_reason=finish,
         )
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     queue.put_nowait(completion)
     queue.put_nowait(_END)

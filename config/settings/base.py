@@ -259,6 +259,10 @@ TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS",
 # recovery task charges it if its call was sent, frees it if not. Longer than the
 # longest call (OPENAI_TIMEOUT_SECONDS per attempt x attempts) — see architecture.md.
 TOLLGATE_STALE_RESERVATION_MINUTES = env.float("TOLLGATE_STALE_RESERVATION_MINUTES", default=5.0)
+# The meter's hard deadline per upstream call (a stream included). A reservation
+# or an Idempotency-Key claim older than this can no longer have a call running:
+# keep TOLLGATE_STALE_RESERVATION_MINUTES above it.
+TOLLGATE_MAX_CALL_SECONDS = env.float("TOLLGATE_MAX_CALL_SECONDS", default=240.0)
 # Settles that could not reach PostgreSQL wait here (fsync'd files) until replayed.
 TOLLGATE_METER_JOURNAL_DIR = env(
     "TOLLGATE_METER_JOURNAL_DIR", default=str(BASE_DIR / "var" / "meter-journal")

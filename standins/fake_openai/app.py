@@ -227,6 +227,15 @@ def _prompt_usage(state: State, messages: list[dict]) -> tuple[int, int]:
     return prompt, cached
 
 
+def _schema_tokens(response_format: Any) -> int:
+    """Like OpenAI, a structured answer's schema is billed as prompt tokens: here
+    its compact JSON plus a little framing (the real rendering is unpublished)."""
+    if not isinstance(response_format, dict):
+        return 0
+    compact = json.dumps(response_format, separators=(",", ":"), ensure_ascii=False)
+    return len(tokens.get_encoding().encode_ordinary(compact)) + 12
+
+
 def _usage(prompt: int, cached: int, completion: int) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt,
@@ -435,6 +444,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         if "nul" in kinds:
             text = _with_unstorable(text, structured=isinstance(body.get("response_format"), dict))
         prompt_tokens, cached = _prompt_usage(state, messages)
+        prompt_tokens += _schema_tokens(body.get("response_format"))
         usage = _usage(prompt_tokens, cached, completion_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         headers = {"x-request-id": _request_id(), "openai-processing-ms": str(delay)}
