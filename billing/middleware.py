@@ -1,5 +1,5 @@
 """Notices quota refusals on their way out: a 402 quota_exceeded answer (from
-any feature endpoint, page or API) triggers billing.limits.quota_exceeded for
+any feature endpoint, page or API) triggers billing.services.usage_hooks.on_quota_exceeded for
 the caller's workspace — the owners' and admins' one email of the period and
 the banner. Cheap for every other response: it only looks at status 402."""
 
@@ -79,13 +79,14 @@ def _already_noticed(request: HttpRequest) -> bool:
 def _notice(request: HttpRequest) -> None:
     workspace = _workspace(request)
     if workspace is not None:
-        from billing.limits import quota_exceeded, workspace_limits
+        from billing.limits import workspace_limits
+        from billing.services.usage_hooks import on_quota_exceeded
 
         try:
             limits = workspace_limits(workspace)
             if _notice_key(workspace.pk, limits) in _noticed:
                 return
-            quota_exceeded(workspace, limits)
+            on_quota_exceeded(workspace.pk, limits)
             _noticed.add(_notice_key(workspace.pk, limits))
         except Exception:  # a notice must never break the answer
             logger.exception("quota notice failed")

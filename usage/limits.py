@@ -6,22 +6,23 @@ the setting `TOLLGATE_LIMITS_PROVIDER` (a dotted path to a function
 answers from settings. The feature registry asks the same function which
 features are enabled.
 
-A provider module may also define `usage_recorded(event, limits=None,
-used_after=None)`; the meter calls it inside the transaction that records a
-usage event, last, with the limits the call was admitted under and the
-workspace's period total including the event (its counter row locked).
-Billing uses it to queue metered overage for Stripe and send usage alerts.
+The setting `TOLLGATE_USAGE_RECORDED_HOOK` may name a function
+`(event, limits=None, used_after=None) -> None`; the meter calls it inside the
+transaction that records a usage event, last, with the limits the call was
+admitted under and the workspace's period total including the event (its
+counter row locked). Billing uses it to queue metered overage for Stripe and
+usage alerts.
 
 The hot path keeps each workspace's limits per process, tagged with a version
 read from Redis in the same round trip as the rate-limit script
-(`versions_keys`): whoever changes what a provider answers (a subscription, a
+(`version_keys`): whoever changes what a provider answers (a subscription, a
 tier) calls `bump_version` after commit, and the next call anywhere sees a
 new version and reads the limits afresh. A cached entry also lapses at its
 period's end."""
 
 from __future__ import annotations
 
-import importlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +33,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from config import clock
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from accounts.models import Workspace
@@ -130,12 +133,22 @@ def bump_version(workspace_id: int | None = None) -> None:
     old row under the new version before the change commits."""
     from django.db import transaction
 
+    from usage import redis_client
     from usage.redis_client import sync_redis
 
     name = VERSION_KEY if workspace_id is None else f"{VERSION_KEY}:{workspace_id}"
     _cached.clear() if workspace_id is None else _cached.pop(workspace_id, None)
-    sync_redis().incr(name)
-    transaction.on_commit(lambda: sync_redis().incr(name))
+
+    def bump() -> None:
+        try:
+            sync_redis().incr(name)
+        except redis_client.UNAVAILABLE:
+            # While Redis is away every call re-reads its limits anyway.
+            redis_client.mark_down()
+            logger.warning("could not bump the limits version %s", name)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 @cache
@@ -149,8 +162,8 @@ def get_workspace_limits(workspace: Workspace) -> WorkspaceLimits:
 
 @cache
 def _recorded_hook():
-    module = importlib.import_module(settings.TOLLGATE_LIMITS_PROVIDER.rsplit(".", 1)[0])
-    return getattr(module, "usage_recorded", None)
+    hook = settings.TOLLGATE_USAGE_RECORDED_HOOK
+    return import_string(hook) if hook else None
 
 
 def notify_usage_recorded(

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
 from accounts.roles import Perm
-from config import clock
+from config import clock, textguard
 from config.errors import (
     ApiError,
     AuthenticationRequired,
@@ -33,11 +34,13 @@ from config.errors import (
     InvalidApiKey,
     ServiceUnavailable,
     UpstreamError,
+    UpstreamTimeout,
     WorkspaceSuspended,
     dependency_down,
+    to_api_error,
 )
 from config.textguard import scrub
-from usage import journal, moderation, ratelimit
+from usage import journal, moderation, ratelimit, redis_client
 from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import (
@@ -51,7 +54,7 @@ from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.redis_client import async_redis
 from usage.reservations import Hold, member_cap_key, no_hold, reserve, settle
-from usage.tokens import count_message_tokens
+from usage.tokens import count_message_tokens, count_response_format_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
@@ -134,7 +137,7 @@ async def _limits_for_rate_check(workspace: Workspace) -> WorkspaceLimits:
     the rate-limit script); on a cold cache, read with their version first."""
     limits = cached_limits(workspace.pk)
     if limits is None:
-        version = tuple(_text(v) for v in await async_redis().mget(version_keys(workspace.pk)))
+        version = await _read_version(workspace.pk)
         limits = await run_db(get_workspace_limits, workspace)
         remember_limits(workspace.pk, version, limits)
     return limits
@@ -148,6 +151,21 @@ async def _current_limits(workspace: Workspace, version: tuple) -> WorkspaceLimi
         limits = await run_db(get_workspace_limits, workspace)
         remember_limits(workspace.pk, version, limits)
     return limits
+
+
+def _UNVOUCHED() -> tuple:
+    return (object(),)  # equal to no other version
+
+
+async def _read_version(workspace_id: int) -> tuple:
+    """The limits' version now; a version matching nothing when Redis is away
+    (then every call re-reads its limits: nothing can vouch for a cached entry)."""
+    if not redis_client.is_down():
+        try:
+            return tuple(_text(v) for v in await async_redis().mget(version_keys(workspace_id)))
+        except redis_client.UNAVAILABLE:
+            redis_client.mark_down()
+    return _UNVOUCHED()
 
 
 def _text(value) -> str | None:
@@ -195,6 +213,11 @@ def _prepare(
     streamed: bool,
 ) -> _Call:
     model = model or settings.OPENAI_DEFAULT_MODEL
+    # The backstop of config.inputguard: whatever a feature built from stored
+    # or uploaded text, nothing unstorable is sent (or reserved for).
+    textguard.check(messages, "messages")
+    if response_format:
+        textguard.check(response_format, "response_format")
     text = moderation_text
     if text is None:
         text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -210,7 +233,11 @@ def _prepare(
         on_recorded=on_recorded,
         streamed=streamed,
     )
-    call.input_estimate = count_message_tokens(messages, model)
+    # The reservation covers what will be billed: the schema of a structured
+    # answer is prompt tokens too (usage.tokens.count_response_format_tokens).
+    call.input_estimate = count_message_tokens(messages, model) + count_response_format_tokens(
+        response_format, model
+    )
     return call
 
 
@@ -241,7 +268,10 @@ async def _admit(call: _Call) -> None:
         read=(*version_keys(workspace_id), member_cap_key(caller.membership.pk)),
     )
     call.window, call.touch_key = admitted.window, admitted.touched
-    *version, member_cap_raw = admitted.values
+    if admitted.values:
+        *version, member_cap_raw = admitted.values
+    else:  # without Redis (local limiter) nothing was read
+        version, member_cap_raw = _UNVOUCHED(), None
     limits = await _current_limits(caller.workspace, tuple(version))
     call.started = time.monotonic()
     await _screen(call)
@@ -356,6 +386,16 @@ async def _settle(
             on_recorded=on_recorded,
             touch_key_id=touch_key_id,
         )
+    except IntegrityError:
+        # Recorded already: by the recovery task (a call that outlived the stale
+        # cutoff) or by a retried commit whose first answer was lost. Never twice.
+        if not await run_db(UsageEvent.objects.filter(request_id=call.request_id).exists):
+            raise
+        logger.warning("settle of %s found it recorded already", call.request_id)
+        raise ServiceUnavailable(
+            "The answer arrived after its call had been recorded; retry to run it again.",
+            details={"request_id": call.request_id},
+        ) from None
     except Exception as error:
         if not dependency_down(error):
             raise
@@ -396,17 +436,20 @@ async def _replay_until_empty(pause: float = 1.0, give_up_after: float = 3600.0)
         pause = min(pause * 2, 30.0)
 
 
-async def _record_failure(call: _Call, error: BaseException, *, consumed: bool = False) -> None:
-    """Settle a failed call: free if nothing was consumed, else the reservation."""
+async def _record_failure(
+    call: _Call, error: BaseException, *, consumed: bool = False, usage: TokenUsage | None = None
+) -> None:
+    """Settle a failed call: free if nothing was consumed, else what the
+    provider reported or, without a report, the reservation."""
     code = error.code if isinstance(error, ApiError) else "internal_error"
     if consumed:
         event = _event(
             call,
             status=EventStatus.INCOMPLETE,
-            usage=_reservation_as_usage(call),
+            usage=usage or _reservation_as_usage(call),
             error_code=code,
             flag_reason="The upstream failed mid-answer after consuming tokens; "
-            "the reservation was charged.",
+            + ("its reported usage was charged." if usage else "the reservation was charged."),
         )
     else:
         event = _event(call, status=EventStatus.ERROR, error_code=code)
@@ -463,18 +506,31 @@ async def _record_success(
     )
 
 
+def _as_api_error(error: BaseException) -> ApiError:
+    if isinstance(error, TimeoutError):  # the meter's own deadline
+        return UpstreamTimeout()
+    if isinstance(error, Exception):
+        return to_api_error(error) or UpstreamError()
+    return UpstreamError()
+
+
 async def _run_complete(call: _Call) -> Completion:
     await _admit(call)
     try:
-        result = await get_upstream().chat(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-            response_format=call.response_format,
-        )
+        # The meter's deadline per call: a claim or reservation older than it
+        # belongs to a call that can no longer run (see usage.idempotency).
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            result = await get_upstream().chat(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+                response_format=call.response_format,
+            )
     except BaseException as error:
         await _record_failure(call, error)
+        if isinstance(error, TimeoutError):
+            raise UpstreamTimeout() from None
         raise
     return await _record_success(
         call,
@@ -530,32 +586,35 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     try:
         await _admit(call)
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     parts: list[str] = []
     usage = None
     upstream_id = ""
     finish = None
     try:
-        async for chunk in get_upstream().chat_stream(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-        ):
-            upstream_id = chunk.upstream_request_id or upstream_id
-            finish = chunk.finish_reason or finish
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.delta:
-                parts.append(chunk.delta)
-                queue.put_nowait(chunk.delta)
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            async for chunk in get_upstream().chat_stream(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+            ):
+                upstream_id = chunk.upstream_request_id or upstream_id
+                finish = chunk.finish_reason or finish
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta:
+                    delta = scrub(chunk.delta)
+                    parts.append(delta)
+                    queue.put_nowait(delta)
     except BaseException as error:
-        # Tokens were consumed if anything came back: charge the reservation.
-        await _record_failure(call, error, consumed=bool(parts or usage))
-        if isinstance(error, ApiError):
-            error.details.setdefault("request_id", call.request_id)
-        queue.put_nowait(error if isinstance(error, Exception) else UpstreamError())
+        # Tokens were consumed if anything came back: charge the reported usage,
+        # else the reservation.
+        await _record_failure(call, error, consumed=bool(parts or usage), usage=usage)
+        failure = _as_api_error(error)
+        failure.details.setdefault("request_id", call.request_id)
+        queue.put_nowait(failure)
         return
     try:
         completion = await _record_success(
@@ -566,7 +625,7 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
             finish_reason=finish,
         )
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     queue.put_nowait(completion)
     queue.put_nowait(_END)

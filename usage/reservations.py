@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 
 from config import clock
 from config.errors import Forbidden, QuotaExceeded, SpendCapReached
+from usage import redis_client
 from usage.limits import WorkspaceLimits, get_workspace_limits, notify_usage_recorded
 from usage.models import (
     LIFETIME_START,
@@ -71,12 +72,19 @@ def member_cap(membership_id: int, raw: str | bytes | None = None) -> tuple[int 
     """(token cap, cap period) of a member, cached in Redis (dropped on change).
     `raw`: the cache entry if the caller already read it (the rate-limit trip)."""
     name = member_cap_key(membership_id)
-    if raw is None:
-        raw = sync_redis().get(name)
-    if raw is None:
+    if raw is None and not redis_client.is_down():
+        try:
+            raw = sync_redis().get(name)
+        except redis_client.UNAVAILABLE:
+            redis_client.mark_down()
+    if raw is None:  # not cached, or Redis unreachable: PostgreSQL decides
         cap = MemberCap.objects.filter(membership_id=membership_id).first()
         raw = f"{cap.token_cap}:{cap.cap_period}" if cap else f":{CapPeriod.MONTH}"
-        sync_redis().set(name, raw, ex=300)
+        if not redis_client.is_down():
+            try:
+                sync_redis().set(name, raw, ex=300)
+            except redis_client.UNAVAILABLE:
+                redis_client.mark_down()
     value, _, period = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
     return (int(value) if value else None), period
 

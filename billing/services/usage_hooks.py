@@ -1,7 +1,9 @@
-"""Runs inside the meter's recording transaction (usage.limits.notify_usage_recorded),
-last, where the meter holds the workspace's counter row locked and passes its
-total including this event (`used_after`), so concurrent events for the
-workspace wait.
+"""The meter's write hooks into billing (limits read, hooks write).
+
+`on_usage_recorded` is TOLLGATE_USAGE_RECORDED_HOOK: it runs inside the meter's
+recording transaction (usage.limits.notify_usage_recorded), last, where the
+meter holds the workspace's counter row locked and passes its total including
+this event (`used_after`), so concurrent events for the workspace wait.
 
 - Metered-overage tiers: the tokens of this event past the included amount go to
   the OverageReport outbox; a task sends them to Stripe after commit.
@@ -12,6 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from billing.enqueue import enqueue_on_commit
 from billing.limits import admitted_limits, subscription_for
 from billing.models import BillingNotice, OverageReport, Subscription
 from billing.selectors import used_tokens
@@ -23,8 +26,6 @@ def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
 
 
 def _queue_overage(event, tokens: int, limits) -> None:
-    from billing.tasks import send_overage_report
-
     sub = subscription_for(event.workspace_id)
     if sub is None or not sub.stripe_customer_id:
         return
@@ -35,7 +36,7 @@ def _queue_overage(event, tokens: int, limits) -> None:
         stripe_customer_id=sub.stripe_customer_id,
         period_start=limits.period_start,
     )
-    transaction.on_commit(lambda: send_overage_report.delay(report.pk), robust=True)
+    enqueue_on_commit("send_overage_report", report.pk)
 
 
 def claim_notice(*, workspace_id: int, kind: str, period_start) -> bool:
@@ -56,10 +57,7 @@ def exhausted_kind(limits) -> str:
 
 
 def _queue_alert(workspace_id: int, threshold: int, limits) -> None:
-    from billing.tasks import send_usage_alert
-
-    args = (workspace_id, threshold, limits.period_start.isoformat())
-    transaction.on_commit(lambda: send_usage_alert.delay(*args), robust=True)
+    enqueue_on_commit("send_usage_alert", workspace_id, threshold, limits.period_start.isoformat())
 
 
 def on_quota_exceeded(workspace_id: int, limits) -> None:
@@ -98,10 +96,10 @@ def _used_after(event, limits) -> int:
     return used + event.total_tokens
 
 
-def on_usage_recorded(event, admitted=None, used_after: int | None = None) -> None:
+def on_usage_recorded(event, limits=None, used_after: int | None = None) -> None:
     # The limits the call was admitted under: its overage and alerts belong to
     # the plan and period it ran in.
-    limits = admitted or admitted_limits(event.workspace_id)
+    limits = limits or admitted_limits(event.workspace_id)
     if used_after is not None:
         # The meter's settle statement left the workspace counter locked with
         # this event in it: exact, and concurrent recordings wait for our commit,

@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from ai_features.summarize import LENGTH_TOKENS, build_messages, validate
+from ai_features.registry import get_feature
 from usage.models import Reservation, UsageCounter, UsageEvent
 from usage.tokens import count_message_tokens
 
@@ -167,9 +167,11 @@ def _counter(scope: str, scope_id: int) -> UsageCounter:
 def test_three_nodes_behind_haproxy_hold_caps_quota_and_rpm(
     transactional_db, rate_card, make_member, make_key, tmp_path
 ):
-    inp = validate(text=TEXT, length="short", format=None)
-    estimate = count_message_tokens(build_messages(inp), settings.OPENAI_DEFAULT_MODEL)
-    estimate += LENGTH_TOKENS["short"]  # what each call reserves
+    summarize = get_feature("summarize")
+    value = summarize.validate(BODY)
+    messages = summarize.build_messages(value)
+    estimate = count_message_tokens(messages, settings.OPENAI_DEFAULT_MODEL)
+    estimate += summarize.output_limit(value)  # about what each call reserves
     quota = 80 * estimate  # the workspace's included tokens: ~80+ calls
     member = make_member()
     other = make_member(workspace=member.workspace)
