@@ -27,13 +27,13 @@ Faults, two ways (see `Fault`):
   `[[fault:truncate:2]]` (after 2 chunks the response ends cleanly: no finish
   reason, no usage, no [DONE]), `[[fault:nul]]` (the answer carries a NUL and a
   lone surrogate, as JSON escapes inside a structured answer).
-Every chat call that was answered (its full answer or a stream's first byte) is
-appended to `State.served` as {"request_id" (x-request-id), "completion_id",
+Every chat call that was answered (its body, or a stream's first content chunk)
+is appended to `State.served` as {"request_id" (x-request-id), "completion_id",
 "stream", "fault"}: the fault suite compares it with the ledger.
 Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
 `GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
-since the last reset).
+since the last reset), `GET /_control/served` (the served-call log below).
 """
 
 from __future__ import annotations
@@ -302,8 +302,10 @@ class _SSE:
         cut_after: int | None,
         pace_ms: int = 0,
         broken: Fault | None = None,
+        on_answer=None,
     ):
         self.chunks, self.headers, self.cut_after = chunks, headers, cut_after
+        self.on_answer = on_answer  # called once, when the first content chunk goes out
         self.pace_ms = pace_ms  # pause between chunks, like a model writing
         self.broken = broken  # malformed / stall / truncate after `arg` chunks
 
@@ -328,6 +330,8 @@ class _SSE:
                 return  # connection dropped mid-stream
             if self.broken is not None and index >= (self.broken.arg or 0):
                 return await self._break(send)
+            if index == 1 and self.on_answer is not None:
+                self.on_answer()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if self.pace_ms:
                 await asyncio.sleep(self.pace_ms / 1000)
@@ -448,14 +452,12 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         usage = _usage(prompt_tokens, cached, completion_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         headers = {"x-request-id": _request_id(), "openai-processing-ms": str(delay)}
-        state.served.append(
-            {
-                "request_id": headers["x-request-id"],
-                "completion_id": completion_id,
-                "stream": bool(body.get("stream")),
-                "fault": ",".join(sorted(kinds)),
-            }
-        )
+        served = {
+            "request_id": headers["x-request-id"],
+            "completion_id": completion_id,
+            "stream": bool(body.get("stream")),
+            "fault": ",".join(sorted(kinds)),
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = _sse_chunks(
@@ -479,6 +481,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
                 None if cut is None else (cut.arg or 0),
                 (pace.arg or 0) if pace else 0,
                 broken,
+                on_answer=lambda: state.served.append(served),
             )
         payload = {
             "id": completion_id,
@@ -499,6 +502,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         if "no_usage" not in kinds:
             payload["usage"] = usage
         encoded = json.dumps(payload, ensure_ascii="nul" in kinds).encode()
+        state.served.append(served)
         if "cut" in kinds:
             headers["content-type"] = "application/json"
             headers["content-length"] = str(len(encoded))
@@ -593,6 +597,9 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             }
         )
 
+    async def control_served(request: Request) -> Response:
+        return JSONResponse({"served": state.served})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return openai_error(404, f"Unknown path {request.url.path}", kind="invalid_request_error")
 
@@ -607,6 +614,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             Route("/_control/config", control_config, methods=["POST"]),
             Route("/_control/last_request", control_last_request, methods=["GET"]),
             Route("/_control/stats", control_stats, methods=["GET"]),
+            Route("/_control/served", control_served, methods=["GET"]),
         ],
         exception_handlers={404: not_found},
     )
