@@ -184,11 +184,14 @@ class Stack:
         return Ledger(rows, held[0], int(counters[0]), int(counters[1]))
 
     def clear_ledger(self) -> None:
-        self.sql(
-            "TRUNCATE usage_usageevent, usage_usagerollup, usage_reservation, "
-            "usage_moderationlog, usage_idempotencyrecord CASCADE; "
-            "UPDATE usage_usagecounter SET used = 0, reserved = 0; SELECT 1"
-        )
+        with psycopg.connect(self.pg.url, connect_timeout=5) as conn:
+            conn.execute(
+                "TRUNCATE usage_usageevent, usage_usagerollup, usage_reservation, "
+                "usage_moderationlog, usage_idempotencyrecord CASCADE"
+            )
+            conn.execute("UPDATE usage_usagecounter SET used = 0, reserved = 0")
+        for leftover in self.journal.glob("*.json"):
+            leftover.unlink()
 
 
 @dataclass
