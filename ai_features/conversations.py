@@ -1,7 +1,9 @@
 """Chat conversations: private to the person who started them (another member
 of the same workspace gets 404), saved history, streamed answers.
 
-A streamed answer is consumed from `usage.metering.stream`. If the client goes
+Every answer is one walk through the registry's runner (`ai_features.runs`):
+`run_feature` for a whole answer, `stream_feature` (the meter's stream) for a
+streamed one. If the client goes
 away (the Stop button closes the connection), Django cancels our generator; we
 close the meter's stream, which drains the upstream and records the usage, and
 save what was written so far as a stopped message."""
@@ -17,10 +19,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
-from ai_features.features.chat import Chat, ChatTurn
+from ai_features.features.chat import Chat, ChatTurn, FittedHistory
 from ai_features.models_features import Conversation, Message
 from ai_features.registry import get_feature
-from ai_features.runs import check_allowed, new_request_id
+from ai_features.runs import check_allowed, new_request_id, run_feature, stream_feature
 from config import clock
 from config.errors import ApiError, InvalidRequest, NotFound, UpstreamError, to_api_error
 from usage.dbpool import run_db
@@ -242,11 +244,9 @@ def _usage_dict(usage) -> dict[str, int]:
 async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn, claim=None) -> Message:
     """Answer in one piece (stream: false). Both messages (and the idempotent
     response, given a claim) are saved in the transaction that charges the call."""
-    from usage import metering
-
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
 
-    def store(event, text: str) -> Message:
+    def store(event, text: str, _usage, _attempts) -> Message:
         _save_user_message(conversation=conversation, content=turn.content)
         message = _save_assistant_message(
             conversation=conversation,
@@ -261,17 +261,15 @@ async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn, clai
             claim.store(status=200, body=message_as_dict(message), request_id=event.request_id)
         return message
 
-    completion = await metering.complete(
+    run = await run_feature(
         caller=caller,
-        feature=prep.feature.slug,
-        messages=prep.messages,
-        max_output_tokens=prep.feature.max_output_tokens,
-        model=prep.feature.model,
+        feature=prep.feature,
+        value=FittedHistory(prep.messages, prep.omitted),
         request_id=prep.request_id,
         moderation_text=turn.content,
-        on_recorded=store,
+        store=store,
     )
-    return completion.record
+    return run.record
 
 
 def message_as_dict(message: Message) -> dict:
@@ -306,18 +304,15 @@ class ChatStream:
 async def chat_reply_stream(
     *, caller, conversation: Conversation, turn: ChatTurn, claim=None
 ) -> ChatStream:
-    from usage import metering
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
     opened = await run_db(
         _open_streamed_turn, conversation=conversation, content=turn.content, prep=prep
     )
-    upstream = metering.stream(
+    upstream = stream_feature(
         caller=caller,
-        feature=prep.feature.slug,
-        messages=prep.messages,
-        max_output_tokens=prep.feature.max_output_tokens,
-        model=prep.feature.model,
+        feature=prep.feature,
+        value=FittedHistory(prep.messages, prep.omitted),
         request_id=prep.request_id,
         moderation_text=turn.content,
         on_recorded=_record_usage_on(opened[1].pk, claim),

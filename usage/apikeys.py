@@ -15,6 +15,7 @@ from django.db import transaction
 
 from accounts.models import Membership, User, Workspace
 from config import clock
+from config.bearer import parse_bearer  # noqa: F401 - the meter reads it from here
 from config.errors import InvalidApiKey
 from usage import redis_client
 from usage.models import KEY_PREFIX, ApiKey, hash_secret
@@ -44,13 +45,6 @@ class KeyContext:
 
 def _cache_key(key_hash: str) -> str:
     return CACHE_PREFIX + key_hash
-
-
-def parse_bearer(header: str) -> str | None:
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def _load(key_hash: str) -> KeyContext | None:

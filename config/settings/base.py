@@ -4,6 +4,7 @@ from the environment (12-factor); see README.md and .env.example."""
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -245,6 +246,8 @@ OPENAI_MODERATION_MODEL = env("OPENAI_MODERATION_MODEL", default="omni-moderatio
 LOGGING["loggers"]["httpx2"] = {"level": "WARNING"}
 # Who answers "what may this workspace do now" (usage/limits.py); billing replaces it.
 TOLLGATE_LIMITS_PROVIDER = env("TOLLGATE_LIMITS_PROVIDER", default="usage.limits.default_limits")
+# Called in the transaction that records each usage event (usage/limits.py); "" = none.
+TOLLGATE_USAGE_RECORDED_HOOK = ""
 TOLLGATE_DEFAULT_INCLUDED_TOKENS = env.int("TOLLGATE_DEFAULT_INCLUDED_TOKENS", default=100_000)
 TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
 TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
@@ -302,6 +305,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"CapPeriodEnum": "usage.models.Ca
 TOLLGATE_LIMITS_PROVIDER = env(
     "TOLLGATE_LIMITS_PROVIDER", default="billing.limits.workspace_limits"
 )
+# ...and writes what recorded usage means for billing: overage outbox, alerts.
+TOLLGATE_USAGE_RECORDED_HOOK = "billing.services.usage_hooks.on_usage_recorded"
 # Stripe: empty key = not configured; billing pages then say so instead of failing.
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
@@ -330,13 +335,42 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Tollgate: invoices (the mirror, the PDF archive, billing details) ------------
+# The operator as printed on every invoice (the fake Stripe prints these too).
+TOLLGATE_OPERATOR_LEGAL_NAME = env("TOLLGATE_OPERATOR_LEGAL_NAME", default="Tollgate Demo Ltd")
+# Address lines separated by a literal "\n" (two characters, as in an env file).
+TOLLGATE_OPERATOR_ADDRESS_LINES = env(
+    "TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\\n10115 Berlin"
+).split("\\n")
+TOLLGATE_OPERATOR_COUNTRY = env("TOLLGATE_OPERATOR_COUNTRY", default="DE")
+TOLLGATE_OPERATOR_TAX_ID = env("TOLLGATE_OPERATOR_TAX_ID", default="DE136695976")
+TOLLGATE_OPERATOR_EMAIL = env("TOLLGATE_OPERATOR_EMAIL", default="billing@tollgate.local")
+# Where archived invoice PDFs go: an alias in STORAGES. Default: the default storage
+# (files under MEDIA_ROOT). For S3-compatible storage set
+# TOLLGATE_INVOICE_STORAGE_BACKEND=storages.backends.s3.S3Storage (+ django-storages
+# and its AWS_* settings / TOLLGATE_INVOICE_STORAGE_OPTIONS as JSON).
+TOLLGATE_INVOICE_STORAGE = "default"
+if env("TOLLGATE_INVOICE_STORAGE_BACKEND", default=""):
+    STORAGES["invoices"] = {
+        "BACKEND": env("TOLLGATE_INVOICE_STORAGE_BACKEND"),
+        "OPTIONS": env.json("TOLLGATE_INVOICE_STORAGE_OPTIONS", default={}),
+    }
+    TOLLGATE_INVOICE_STORAGE = "invoices"
+# Stored webhook events still unprocessed after this many seconds are re-queued.
+TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS = env.int("TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-requeue-stripe-events": {
+        "task": "billing.tasks.requeue_unprocessed_events",
+        "schedule": 60.0,
+    },
+    "billing-resync-invoices": {
+        "task": "billing.tasks.resync_invoices",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
-# The async feature endpoints are described by a hook (drf-spectacular can't see them).
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
-    "drf_spectacular.hooks.postprocess_schema_enums",
-    "ai_features.schema.add_feature_paths",
-]
 # Uploads (ai_features/documents.py): .txt, .md, .pdf, .docx, checked by content.
 TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=10_000_000)  # 10 MB
 TOLLGATE_MAX_PDF_PAGES = env.int("TOLLGATE_MAX_PDF_PAGES", default=50)
