@@ -39,6 +39,7 @@ since the last reset), `GET /_control/served` (the served-call log below).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -309,7 +310,7 @@ class _SSE:
         self.pace_ms = pace_ms  # pause between chunks, like a model writing
         self.broken = broken  # malformed / stall / truncate after `arg` chunks
 
-    async def _break(self, send) -> None:
+    async def _break(self, receive, send) -> None:
         kind = self.broken.kind if self.broken else ""
         if kind == "malformed":
             await send(
@@ -318,7 +319,12 @@ class _SSE:
             await asyncio.sleep(0.05)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         elif kind == "stall":
-            await asyncio.sleep(3600)  # silent, connection open, until the client gives up
+            # Silent, connection open, until the client gives up (bounded, so a
+            # server shutting down never waits on it for long).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
         else:  # truncate: a clean end without finish reason, usage or [DONE]
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -329,7 +335,7 @@ class _SSE:
             if self.cut_after is not None and index >= self.cut_after:
                 return  # connection dropped mid-stream
             if self.broken is not None and index >= (self.broken.arg or 0):
-                return await self._break(send)
+                return await self._break(receive, send)
             if index == 1 and self.on_answer is not None:
                 self.on_answer()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

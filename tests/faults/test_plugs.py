@@ -19,7 +19,7 @@ import pytest
 
 from tests.faults.stack import ROOT, Stack, running_stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPORT = ROOT / "var" / "test-artifacts" / "faults.json"
 TEXT = "The meter reserves tokens before each upstream call and settles after it. "
