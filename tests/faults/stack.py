@@ -141,7 +141,7 @@ class Stack:
         )
         web = Web(f"http://127.0.0.1:{port}", proc, self.workdir / f"web-{port}.log")
         try:
-            _wait_http(f"{web.url}/healthz")
+            _wait_http(f"{web.url}/healthz", timeout=240)
             yield web
         finally:
             if proc.poll() is None:
