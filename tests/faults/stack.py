@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -98,7 +99,7 @@ class Stack:
             "CELERY_BROKER_URL": self.redis.url,
             "OPENAI_BASE_URL": f"{self.upstream_url}/v1",
             "OPENAI_API_KEY": UPSTREAM_KEY,
-            "OPENAI_TIMEOUT_SECONDS": "3",
+            "OPENAI_TIMEOUT_SECONDS": "20",
             "OPENAI_MAX_RETRIES": "0",
             "TOLLGATE_LIMITS_PROVIDER": "usage.limits.default_limits",
             "TOLLGATE_DEFAULT_INCLUDED_TOKENS": "1000000000",
@@ -200,11 +201,18 @@ class Web:
     proc: subprocess.Popen
     log: Path
 
-    def worker_pids(self) -> list[int]:
+    def connections_by_worker(self) -> dict[int, int]:
+        """Established client connections per worker process (from `ss`)."""
+        port = self.url.rsplit(":", 1)[1]
         out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
         )
-        return [int(p) for p in out.stdout.split()]
+        counts: dict[int, int] = {}
+        for pid in re.findall(r"pid=(\d+)", out.stdout):
+            counts[int(pid)] = counts.get(int(pid), 0) + 1
+        return counts
 
     def server_errors(self) -> list[str]:
         text = self.log.read_text(errors="replace")
