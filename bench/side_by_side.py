@@ -138,8 +138,9 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}"
 
 
-def _spread(values: list[float]) -> str:
-    return f"{_median(values)} ({min(values):.1f}-{max(values):.1f})"
+def _spread(values: list[float], digits: int = 1) -> str:
+    median = statistics.median(values)
+    return f"{median:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def report(results: dict[str, list[dict]], inflight_lines: dict[str, str], rounds: int) -> None:
@@ -169,7 +170,7 @@ def report(results: dict[str, list[dict]], inflight_lines: dict[str, str], round
         ratios = [r["c50_rps"] / d["c50_rps"] for r, d in zip(rows, direct, strict=True)]
         overhead = [r["c1_p50"] - d["c1_p50"] for r, d in zip(rows, direct, strict=True)]
         print(
-            f"\n{name}: c=50 throughput / direct's in the same round: {_spread(ratios)}; "
+            f"\n{name}: c=50 throughput / direct's in the same round: {_spread(ratios, 3)}; "
             f"c=1 p50 overhead vs direct: {_spread(overhead)} ms"
         )
     if "LiteLLM proxy" in results:
@@ -178,7 +179,12 @@ def report(results: dict[str, list[dict]], inflight_lines: dict[str, str], round
             t["c50_rps"] / lite["c50_rps"]
             for t, lite in zip(tg, results["LiteLLM proxy"], strict=True)
         ]
-        print(f"Tollgate / LiteLLM c=50 throughput, pair by pair: {_spread(ratios)}")
+        print(f"Tollgate / LiteLLM c=50 throughput, pair by pair: {_spread(ratios, 2)}")
+        cpu = [
+            lite["cpu_ms"] / t["cpu_ms"]
+            for t, lite in zip(tg, results["LiteLLM proxy"], strict=True)
+        ]
+        print(f"LiteLLM / Tollgate CPU per request, pair by pair: {_spread(cpu, 2)}")
     print("\nin flight (1 run each):")
     for name, line in inflight_lines.items():
         print(f"  {name}: {line}")
