@@ -62,7 +62,12 @@ def celery_on(broker_url: str):
         task_always_eager=False,
         broker_url=broker_url,
         task_publish_retry=False,
-        broker_transport_options={"max_retries": 1},
+        broker_transport_options={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.1,
+            "interval_max": 0.1,
+        },
         broker_connection_timeout=1,
     )
     _fresh_connections()
@@ -112,7 +117,7 @@ def test_broker_down_while_webhooks_arrive_then_exactly_once(
             assert len(events) >= 5
 
             broker.stop()  # the plug is pulled while Stripe delivers and resends
-            for event in events + events:
+            for event in events + events[:3]:  # (+ Stripe's resends of three)
                 response = deliver(client, stripe_env, event)
                 assert response.status_code == 200, response.content
             assert StripeEvent.objects.count() == len(events)
