@@ -20,9 +20,9 @@ def account_from_env() -> dict:
     env = os.environ.get
     return operator_account(
         name=env("TOLLGATE_OPERATOR_LEGAL_NAME", "Tollgate Demo Ltd"),
-        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin").split(
-            "\\n"
-        ),
+        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin")
+        .replace("\\n", "\n")
+        .splitlines(),
         country=env("TOLLGATE_OPERATOR_COUNTRY", "DE"),
         tax_id=env("TOLLGATE_OPERATOR_TAX_ID", "DE136695976"),
         email=env("TOLLGATE_OPERATOR_EMAIL", "billing@tollgate.local"),
