@@ -127,6 +127,7 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "customer.subscription.pending_update_applied": _on_subscription,
     "customer.subscription.pending_update_expired": _on_subscription,
     "invoice.created": _on_invoice,
+    "invoice.deleted": _on_invoice,
     "invoice.finalized": _on_invoice,
     "invoice.updated": _on_invoice,
     "invoice.paid": _on_invoice_paid,

@@ -204,3 +204,36 @@ def test_operators_credit_and_void_from_admin_and_finance_staff_cannot(
     assert note.number in page and "void" in page
     body = client.get(f"/api/v1/invoices/{paid.stripe_invoice_id}").json()
     assert body["credit_notes"][0]["refund_amount"] == "10.00"
+
+
+def test_a_deleted_draft_leaves_the_mirror_and_issued_invoices_stay(
+    client, workspace, stripe_env, django_capture_on_commit_callbacks
+):
+    from tests.billing.helpers import deliver
+
+    def draft(stripe_id: str, **extra) -> Invoice:
+        return Invoice.objects.create(
+            workspace=workspace,
+            stripe_invoice_id=stripe_id,
+            status=extra.pop("status", "draft"),
+            currency="usd",
+            total=Decimal("5.00"),
+            created_at=timezone.now(),
+            **extra,
+        )
+
+    draft("in_gone")
+    draft("in_issued", status="open", number="N-1")
+    for n, stripe_id in enumerate(["in_gone", "in_issued"]):
+        event = {
+            "id": f"evt_deleted_{n}",
+            "object": "event",
+            "type": "invoice.deleted",
+            "created": 1,
+            "livemode": False,
+            "data": {"object": {"id": stripe_id, "object": "invoice"}},
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            assert deliver(client, stripe_env, event).status_code == 200
+    assert list(Invoice.objects.values_list("stripe_invoice_id", flat=True)) == ["in_issued"]
+    assert StripeEvent.objects.filter(processed_at__isnull=False).count() == 2
