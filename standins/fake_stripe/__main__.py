@@ -29,6 +29,12 @@ def account_from_env() -> dict:
     )
 
 
+def _warm_pdf_renderer() -> None:
+    from .invoice_pdf import render_pdf
+
+    render_pdf("<p>warm-up</p>")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A fake, stateful Stripe API (demo payments).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)
     fake.start()
+    # Load WeasyPrint now (seconds on a busy machine), not on the first invoice PDF.
+    threading.Thread(target=_warm_pdf_renderer, daemon=True).start()
     print(f"==> fake Stripe (demo payments) at {fake.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
