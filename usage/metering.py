@@ -53,7 +53,14 @@ from usage.limits import (
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.redis_client import async_redis
-from usage.reservations import Hold, member_cap_key, no_hold, reserve, settle
+from usage.reservations import (
+    Hold,
+    ensure_feature_allowed,
+    member_cap_key,
+    no_hold,
+    reserve,
+    settle,
+)
 from usage.tokens import count_message_tokens, count_response_format_tokens
 from usage.upstream import TokenUsage, get_upstream
 
@@ -252,6 +259,8 @@ async def _admit(call: _Call) -> None:
     caller = call.caller
     workspace_id = caller.workspace.pk
     limits = await _limits_for_rate_check(caller.workspace)
+    # Refusals that need no model come before the screen (reserve re-checks fresh).
+    ensure_feature_allowed(call.feature, limits)
     call.rate_limits = ratelimit.limits_for(
         workspace_id=caller.workspace.pk,
         key=caller.api_key,

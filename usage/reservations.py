@@ -251,6 +251,14 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     return SpendCapReached(f"This request would pass {noun}.", details={**details, "cap": which})
 
 
+def ensure_feature_allowed(feature: str, limits: WorkspaceLimits) -> None:
+    if not limits.allows_feature(feature):
+        raise Forbidden(
+            f"The feature “{feature}” is not included in your plan.",
+            details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
+        )
+
+
 def reserve(
     *,
     caller,
@@ -271,11 +279,7 @@ def reserve(
     `limits`: the workspace's current limits if the caller has them (the meter's
     version-checked cache), else read now."""
     limits = limits or get_workspace_limits(caller.workspace)
-    if not limits.allows_feature(feature):
-        raise Forbidden(
-            f"The feature “{feature}” is not included in your plan.",
-            details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
-        )
+    ensure_feature_allowed(feature, limits)
     prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits, member_cap_raw=member_cap_raw)
     workspace_id = caller.workspace.pk

@@ -175,7 +175,12 @@ def test_postgresql_stopped_and_restarted_mid_traffic(stack):
             time.sleep(1.5)
             stack.pg.stop("immediate")
             down_at = time.monotonic()
-            time.sleep(3)
+            time.sleep(0.5)
+            # The full middleware path too: a DRF read and a page are 503, not 500.
+            auth = {"Authorization": f"Bearer {stack.secret}"}
+            quota = httpx.get(f"{web.url}/api/v1/quota", headers=auth, timeout=30)
+            page = httpx.get(f"{web.url}/pricing/", timeout=30)
+            time.sleep(2.5)
             stack.pg.start()
             back_at = time.monotonic()
             first_ok = _wait_for(
@@ -190,6 +195,9 @@ def test_postgresql_stopped_and_restarted_mid_traffic(stack):
     statuses = [s for _, s, *_ in results]
     unavailable = [r for r in results if r[1] == 503]
     assert set(statuses) <= {201, 503}, statuses
+    assert quota.status_code == 503 and quota.headers["Retry-After"]
+    assert quota.json()["error"]["code"] == "service_unavailable"
+    assert page.status_code == 503 and page.headers["Retry-After"]
     assert unavailable, "calls during the outage are refused"
     assert all(code.startswith("service_unavailable") and retry for *_, code, retry in unavailable)
     journaled = sum(1 for *_, code, _retry in unavailable if code.endswith(":journaled"))
