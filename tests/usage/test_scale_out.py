@@ -78,8 +78,9 @@ def _node_env(upstream_port: int, quota: int) -> dict[str, str]:
         TOLLGATE_DEFAULT_RPM=str(10**6),
         TOLLGATE_DEFAULT_TPM=str(10**9),
         TOLLGATE_METER_JOURNAL_DIR=settings.TOLLGATE_METER_JOURNAL_DIR,
-        # 3 nodes x 4 connections: the shared test PostgreSQL has other users too.
-        TOLLGATE_METER_DB_THREADS="4",
+        # 3 nodes x 2 connections: the shared test PostgreSQL has other users too
+        # (its max_connections is the limit a crowded CI box hits first).
+        TOLLGATE_METER_DB_THREADS="2",
         PYTHONPATH=str(ROOT),
     )
     return env
