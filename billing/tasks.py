@@ -65,3 +65,11 @@ def delete_expired_exports() -> int:
     from billing.services.exports import exports_delete_expired
 
     return exports_delete_expired()
+
+
+@shared_task
+def build_monthly_close_pack() -> str:
+    """Beat (the 1st of each month): queue the close pack of the month that ended."""
+    from billing.services.exports import close_pack_last_month
+
+    return str(close_pack_last_month().pk)
