@@ -171,3 +171,19 @@ def test_close_pack_refuses_an_open_month(client, staff_finance):
     client.force_login(staff_finance)
     response = client.post("/backoffice/finance/exports/", {"month": "2999-01"})
     assert response.status_code == 400
+
+
+def test_a_running_export_row_polls_with_htmx(client, make_member, workspace):
+    finance = make_member(workspace=workspace, role="finance")
+    job = ExportJob.objects.create(
+        workspace=workspace,
+        requested_by=finance.user,
+        kind="invoices",
+        format="csv",
+        status="running",
+        progress=40,
+    )
+    client.force_login(finance.user)
+    row = client.get(f"/billing/exports/{job.pk}/row/").content.decode()
+    assert 'hx-trigger="every 1s"' in row and "40%" in row
+    assert 'data-testid="export-download"' not in row
