@@ -10,8 +10,8 @@ It creates (or reuses) the database, migrates it, fills it once with N
 invoices across 50 workspaces (5 lines each: plan fee, overage, proration,
 two others), then runs each export (register and lines, XLSX and CSV) in a
 FRESH worker process through the real service (`export_run`), the way the
-Celery task does. The parent reads the child's peak RSS (ru_maxrss) and the
-child's own figures: Django loaded (baseline) and after the export.
+Celery task does. Each worker reports its own peak RSS (VmHWM) with Django
+loaded (baseline) and after the export.
 """
 
 from __future__ import annotations
@@ -124,18 +124,28 @@ def fill(invoices: int) -> None:
     )
 
 
+def _peak_rss_mb() -> int:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries the
+    parent's high-water mark across fork+exec, so a child would report the
+    (big) parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def worker(kind: str, fmt: str) -> None:
     """One export in this (fresh) process; prints a JSON line of figures."""
     from billing.models_exports import ExportJob
     from billing.services.exports import export_run
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _peak_rss_mb()
     job = ExportJob.objects.create(kind=kind, format=fmt)
     t0 = time.perf_counter()
     job = export_run(job_id=str(job.pk))
     seconds = time.perf_counter() - t0
     assert job.status == "done", job.error
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_rss_mb()
     print(
         json.dumps(
             {
@@ -145,8 +155,8 @@ def worker(kind: str, fmt: str) -> None:
                 "seconds": round(seconds, 1),
                 "rows_per_s": round(job.rows / seconds),
                 "size_mb": round(job.size / 1e6, 1),
-                "baseline_mb": round(baseline / 1024),
-                "peak_mb": round(peak / 1024),
+                "baseline_mb": baseline,
+                "peak_mb": peak,
             }
         )
     )
