@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from django.contrib.auth.models import Group
 
-from billing.backoffice import FINANCE_GROUP
+from billing.backoffice import FINANCE_GROUP, ensure_finance_group
 from billing.models_exports import ExportJob
 from billing.models_invoices import Invoice
 from tests.exports.conftest import make_credit_note, make_invoice
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff_finance(db):
     user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=FINANCE_GROUP))
+    user.groups.add(ensure_finance_group())
     return user
 
 
