@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from accounts.roles import Role
-from billing import invoice_jobs
+from billing.enqueue import enqueue_on_commit
 from billing.models_invoices import (
     BillingDetails,
     Invoice,
@@ -65,7 +65,7 @@ def invoice_pdf_archive(*, invoice_pk: int) -> Invoice:
         Invoice.objects.filter(pk=invoice_pk, pdf_sha256="").update(
             pdf_file=stored_name, pdf_sha256=digest, pdf_archived_at=clock.now()
         )
-        invoice_jobs.invoice_email_later(invoice_pk, InvoiceEmailKind.READY)
+        enqueue_on_commit("send_invoice_email", invoice_pk, InvoiceEmailKind.READY)
     logger.info("invoice %s: PDF archived (%s bytes, sha256 %s)", invoice, len(content), digest)
     locked.refresh_from_db()
     return locked

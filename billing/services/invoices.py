@@ -17,7 +17,8 @@ import stripe
 from django.db import transaction
 
 from accounts.models import Workspace
-from billing import invoice_jobs, stripe_api
+from billing import stripe_api
+from billing.enqueue import enqueue_on_commit
 from billing.models import Subscription, Tier
 from billing.models_invoices import (
     CreditNote,
@@ -331,7 +332,7 @@ def invoice_sync(*, invoice: Any, source: str = "webhook") -> SyncResult:
         _sync_lines(row, lines)
         _record_history(row, source)
         if row.finalized_at and not row.pdf_sha256:
-            invoice_jobs.archive_pdf_later(row.pk)  # idempotent: archived once
+            enqueue_on_commit("archive_invoice_pdf", row.pk)  # idempotent: archived once
     return SyncResult(invoice=row, created=created, changes=changes)
 
 

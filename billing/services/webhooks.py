@@ -14,7 +14,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from billing import invoice_jobs
+from billing.enqueue import enqueue_on_commit
 from billing.models import Invoice, StripeEvent
 from billing.models_invoices import InvoiceEmailKind
 from billing.services.invoices import (
@@ -43,11 +43,11 @@ def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
                 stripe_created=from_timestamp(field(event, "created")),
                 payload=json.loads(payload),  # as sent: JSON-safe, no Decimals
             )
-            invoice_jobs.process_event_later(stored.pk)
+            enqueue_on_commit("process_stripe_event", stored.pk)
     except IntegrityError:
         pending = StripeEvent.objects.filter(event_id=event.id, processed_at__isnull=True)
         for pk in pending.values_list("pk", flat=True):
-            invoice_jobs.process_event_later(pk)
+            enqueue_on_commit("process_stripe_event", pk)
         return None
     return stored
 
@@ -62,7 +62,7 @@ def events_requeue_unprocessed(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for pk in pks:
-        invoice_jobs.process_event_later(pk)
+        enqueue_on_commit("process_stripe_event", pk)
     if pks:
         logger.warning("webhook sweeper: re-queued %s unprocessed Stripe events", len(pks))
     return len(pks)
@@ -91,7 +91,7 @@ def _on_invoice_paid(obj_id: str) -> None:
     _on_invoice(obj_id)
     invoice = Invoice.objects.filter(stripe_invoice_id=obj_id).first()
     if invoice is not None:
-        invoice_jobs.invoice_email_later(invoice.pk, InvoiceEmailKind.RECEIPT)
+        enqueue_on_commit("send_invoice_email", invoice.pk, InvoiceEmailKind.RECEIPT)
 
 
 def _on_invoice_payment_failed(obj_id: str) -> None:

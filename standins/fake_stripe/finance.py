@@ -71,6 +71,25 @@ def configure_account(state: State, **details) -> dict:
     return account
 
 
+def operator_account(
+    *, name: str, address_lines: list[str], country: str, tax_id: str, email: str
+) -> dict:
+    """configure_account() arguments from the operator's settings (Tollgate's
+    TOLLGATE_OPERATOR_*): address lines go to line1 / line2 as written."""
+    lines = [x.strip() for x in address_lines if x.strip()]
+    return {
+        "name": name,
+        "country": country,
+        "email": email or None,
+        "address": {
+            "line1": lines[0] if lines else None,
+            "line2": ", ".join(lines[1:]) or None,
+            "country": country,
+        },
+        "tax_id": {"type": "eu_vat", "value": tax_id} if tax_id else {},
+    }
+
+
 # --- customer tax ids --------------------------------------------------------------------
 
 
