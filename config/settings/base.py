@@ -403,3 +403,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": _crontab(day_of_month="1", hour="2", minute="30"),
     },
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ExportStatusEnum": "billing.models_exports.ExportStatus",
+    "ExportFormatEnum": "config.exports.FORMATS",
+}
