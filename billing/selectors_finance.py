@@ -19,6 +19,9 @@ from billing.models_invoices import CreditNote, Invoice, InvoiceLine, InvoiceSta
 
 ZERO = Decimal("0.00")
 FILTER_KEYS = ("status", "tier", "country", "currency")
+LINE_FIELDS = [
+    f.name for f in InvoiceLine._meta.concrete_fields if f.name not in ("invoice", "tier")
+] + ["invoice", "tier"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,16 @@ def invoice_lines(workspace: Workspace | None, f: FinanceFilters) -> QuerySet[In
         InvoiceLine.objects.filter(invoice__in=inv)
         .annotate(issued_at=Coalesce("invoice__finalized_at", "invoice__created_at"))
         .select_related("invoice", "invoice__workspace", "tier")
+        # Only what a line row shows: the invoice row is wide (addresses, URLs,
+        # ids), and 500,000 lines would carry it 500,000 times.
+        .only(
+            *LINE_FIELDS,
+            "invoice__number",
+            "invoice__stripe_invoice_id",
+            "invoice__currency",
+            "invoice__workspace__name",
+            "tier__slug",
+        )
         .order_by("issued_at", "invoice__number", "invoice_id", "position", "pk")
     )
 
