@@ -187,3 +187,22 @@ def test_a_running_export_row_polls_with_htmx(client, make_member, workspace):
     row = client.get(f"/billing/exports/{job.pk}/row/").content.decode()
     assert 'hx-trigger="every 1s"' in row and "40%" in row
     assert 'data-testid="export-download"' not in row
+
+
+def test_beat_builds_the_close_pack_of_the_month_that_ended(
+    make_member, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from billing.tasks import build_monthly_close_pack
+    from config import clock
+
+    make_invoice(make_member(role="owner").workspace)
+    beat_time = dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)
+    with clock.travel(beat_time), django_capture_on_commit_callbacks(execute=True):
+        job_id = build_monthly_close_pack()
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.status == "done" and job.workspace is None
+    assert job.start == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    assert job.end == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    assert job.filename == "close_pack-20261101-20261130.zip"
