@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--database", default="tg_export_bench")
     parser.add_argument("--invoices", type=int, default=100_000)
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "FORMAT"))
+    parser.add_argument("--kinds", nargs="+", default=["invoices", "invoice_lines"])
     args = parser.parse_args()
     if args.worker:
         _setup_django(args.database)
@@ -181,7 +182,7 @@ def main() -> None:
         f"{'export':<16}{'fmt':<6}{'rows':>9}{'s':>8}{'rows/s':>9}{'MB file':>9}"
         f"{'base MB':>9}{'peak MB':>9}"
     )
-    for kind in ("invoices", "invoice_lines"):
+    for kind in args.kinds:
         for fmt in ("xlsx", "csv"):
             out = subprocess.run(
                 [sys.executable, __file__, "--database", args.database, "--worker", kind, fmt],
