@@ -333,3 +333,6 @@ class BillingNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.workspace} ({self.period_start:%Y-%m-%d})"
+
+
+from billing.models_economics import *  # noqa: E402,F403  (operator economics)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager
@@ -236,7 +237,12 @@ class UsageEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["workspace", "-created_at", "-id"])]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"]),
+            # Day ranges across all workspaces (reconciliation): the ledger is
+            # appended in time order, so a tiny BRIN index serves them.
+            BrinIndex(fields=["created_at"], name="usage_event_created_brin"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.feature} {self.total_tokens} tokens"
@@ -277,6 +283,8 @@ class UsageRollup(models.Model):
                 name="one_rollup_row",
             )
         ]
+        # Month ranges across all workspaces (margin, the upstream budget).
+        indexes = [BrinIndex(fields=["day"], name="usage_rollup_day_brin")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.feature} {self.total_tokens} tokens"

@@ -216,6 +216,7 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
 def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -> Hold:
     """Hold `tokens` against every limit of the caller, or refuse (nothing held)."""
     limits = get_workspace_limits(caller.workspace)
+    limits.ensure_access()  # dunning / upstream backstop (billing's provider decides)
     if not limits.allows_feature(feature):
         raise Forbidden(
             f"The feature “{feature}” is not included in your plan.",

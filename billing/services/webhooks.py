@@ -99,9 +99,9 @@ def _on_invoice_payment_failed(obj_id: str) -> None:
     _on_invoice(obj_id)
     invoice = Invoice.objects.filter(stripe_invoice_id=obj_id).first()
     if invoice is not None:
-        from billing.services.notifications import notify_payment_failed
+        from billing.services.dunning import payment_failed
 
-        notify_payment_failed(invoice=invoice)
+        payment_failed(invoice=invoice)  # the email, once per invoice
 
 
 HANDLERS: dict[str, Callable[[str], None]] = {

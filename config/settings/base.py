@@ -293,6 +293,8 @@ BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollga
 BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
 MIDDLEWARE.append("billing.middleware.QuotaRefusalMiddleware")
+from celery.schedules import crontab  # noqa: E402
+
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "billing-send-overage-reports": {
@@ -303,7 +305,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.refresh_due_subscriptions",
         "schedule": 900.0,
     },
+    "billing-dunning-reminders": {"task": "billing.tasks.send_dunning_reminders", "schedule": 3600.0},
+    "billing-upstream-budget": {"task": "billing.tasks.check_upstream_budget", "schedule": 300.0},
+    "billing-reconcile-upstream": {
+        "task": "billing.tasks.reconcile_upstream",
+        # Nightly, once the upstream has closed the previous UTC day's buckets.
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
+# The organization's *admin* key for the Usage and Costs APIs (separate from the
+# call key OPENAI_API_KEY); empty: the nightly reconciliation says so once and skips.
+OPENAI_ADMIN_KEY = env("OPENAI_ADMIN_KEY", default="")
+# Where the admin API lives (default: OPENAI_BASE_URL, i.e. the same upstream).
+OPENAI_ADMIN_BASE_URL = env("OPENAI_ADMIN_BASE_URL", default="") or None
+# The upstream's id of the call key (key_…) or project (proj_…) whose usage is ours:
+# when set, reconciliation compares day × model × that key/project; else day × model.
+OPENAI_UPSTREAM_KEY_ID = env("OPENAI_UPSTREAM_KEY_ID", default="")
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
