@@ -100,7 +100,7 @@ class ReconciliationRun(models.Model):
 
     day = models.DateField(unique=True)
     status = models.CharField(max_length=10, choices=ReconciliationStatus.choices)
-    grouped_by = models.CharField(max_length=60, help_text="The keys compared, e.g. day × model")
+    grouped_by = models.CharField(max_length=60, help_text="The keys compared, e.g. day x model")
     our_requests = models.BigIntegerField(default=0)
     their_requests = models.BigIntegerField(default=0)
     our_tokens = models.BigIntegerField(default=0)
@@ -130,7 +130,7 @@ class ReconciliationRun(models.Model):
 
 
 class ReconciliationLine(models.Model):
-    """Ours vs theirs for one day × model (× the upstream key/project)."""
+    """Ours vs theirs for one day x model (x the upstream key/project)."""
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="lines")
     model = models.CharField(max_length=100)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from billing.limits import forget_admitted_limits, forget_cached_tiers
 from billing import operator_settings
+from billing.limits import forget_admitted_limits, forget_cached_tiers
 from billing.models import DunningState, EconomicsSettings, Subscription, Tier
 
 

@@ -84,7 +84,7 @@ def fetch_day(day: date) -> UpstreamFigures:
     """The upstream's usage and costs of one UTC day, grouped by model (and by
     the configured key/project). Costs arrive as floats: Decimal(str(value))."""
     usage_api = client().admin.organization.usage
-    group, ident = scope()
+    group, _ident = scope()
     figures = UpstreamFigures()
     group_by = ["model", group] if group else ["model"]
     for response in _pages(usage_api.completions, {**_query(day), "group_by": group_by}):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField(unique=True)),
                 ('status', models.CharField(choices=[('matched', 'Matched'), ('drift', 'Drift over the threshold'), ('skipped', 'Skipped (no admin key)'), ('failed', 'Failed to fetch')], max_length=10)),
-                ('grouped_by', models.CharField(help_text='The keys compared, e.g. day × model', max_length=60)),
+                ('grouped_by', models.CharField(help_text='The keys compared, e.g. day x model', max_length=60)),
                 ('our_requests', models.BigIntegerField(default=0)),
                 ('their_requests', models.BigIntegerField(default=0)),
                 ('our_tokens', models.BigIntegerField(default=0)),

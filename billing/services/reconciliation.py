@@ -1,5 +1,5 @@
 """Reconciliation: the ledger against the upstream organization's own usage
-and costs, per day × model (× the upstream key/project when
+and costs, per day x model (x the upstream key/project when
 OPENAI_UPSTREAM_KEY_ID names ours), for requests, input, cached input and
 output tokens. Each day gets one `ReconciliationRun` (ours, theirs, the
 difference, the upstream's cost); drift over the operator's threshold emails
@@ -108,7 +108,7 @@ def _store(day: date, lines: list[dict], theirs, threshold: Decimal) -> Reconcil
                 "status": ReconciliationStatus.DRIFT
                 if max_drift > threshold
                 else ReconciliationStatus.MATCHED,
-                "grouped_by": "day × model × key" if upstream_admin.scope()[1] else "day × model",
+                "grouped_by": "day x model x key" if upstream_admin.scope()[1] else "day x model",
                 "our_requests": total("our", "requests"),
                 "their_requests": total("their", "requests"),
                 "our_tokens": sum(total("our", m) for m in tokens),

@@ -305,7 +305,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.refresh_due_subscriptions",
         "schedule": 900.0,
     },
-    "billing-dunning-reminders": {"task": "billing.tasks.send_dunning_reminders", "schedule": 3600.0},
+    "billing-dunning-reminders": {
+        "task": "billing.tasks.send_dunning_reminders",
+        "schedule": 3600.0,
+    },
     "billing-upstream-budget": {"task": "billing.tasks.check_upstream_budget", "schedule": 300.0},
     "billing-reconcile-upstream": {
         "task": "billing.tasks.reconcile_upstream",
@@ -319,7 +322,7 @@ OPENAI_ADMIN_KEY = env("OPENAI_ADMIN_KEY", default="")
 # Where the admin API lives (default: OPENAI_BASE_URL, i.e. the same upstream).
 OPENAI_ADMIN_BASE_URL = env("OPENAI_ADMIN_BASE_URL", default="") or None
 # The upstream's id of the call key (key_…) or project (proj_…) whose usage is ours:
-# when set, reconciliation compares day × model × that key/project; else day × model.
+# when set, reconciliation compares day x model x that key/project; else day x model.
 OPENAI_UPSTREAM_KEY_ID = env("OPENAI_UPSTREAM_KEY_ID", default="")
 
 # --- Tollgate: ai_features --------------------------------------------------------
