@@ -43,7 +43,9 @@ class AccessRefusal:
     details: tuple[tuple[str, str], ...] = ()
 
     def as_error(self) -> ApiError:
-        return ApiError(self.message, code=self.code, status=self.status, details=dict(self.details))
+        return ApiError(
+            self.message, code=self.code, status=self.status, details=dict(self.details)
+        )
 
 
 @dataclass(frozen=True)
