@@ -187,3 +187,6 @@ class OverageReportAdmin(ReadOnlyAdmin):
 @admin.register(BillingNotice)
 class BillingNoticeAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "kind", "period_start", "created_at"]
+
+
+from billing import admin_economics  # noqa: E402,F401  (operator economics)

@@ -66,9 +66,7 @@ def subscription_for(workspace: Workspace | int) -> Subscription | None:
     it is never cached: an upgrade applies on the next call)."""
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     return (
-        Subscription.objects.select_related(
-            "tier", "tier__next_tier", "scheduled_tier", "dunning"
-        )
+        Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier", "dunning")
         .filter(workspace_id=workspace_id)
         .first()
     )

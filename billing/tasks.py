@@ -70,9 +70,7 @@ def send_dunning_reminders() -> int:
     return reminders_due()
 
 
-@shared_task(
-    autoretry_for=(Exception,), retry_backoff=60, retry_backoff_max=3600, max_retries=6
-)
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, retry_backoff_max=3600, max_retries=6)
 def reconcile_upstream(day: str | None = None) -> int | None:
     """Beat (nightly): compare the previous UTC day (or `day`, ISO) with the
     upstream organization's usage and costs. Retried with backoff on failure."""

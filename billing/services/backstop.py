@@ -23,8 +23,10 @@ THRESHOLDS = (80, 100)
 
 def month_bounds(day: date) -> tuple[date, date]:
     start = day.replace(day=1)
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-        month=start.month + 1
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
     )
     return start, end
 

@@ -67,8 +67,12 @@ def dunning_refresh(*, subscription_id: int) -> DunningState | None:
             state.past_due_since = None  # recovered: the next failure starts afresh
         state.status, state.refused, state.updated_at = sub.status, refused, now
         state.save()
-        if refused and not was_refused and claim_notice(
-            workspace_id=sub.workspace_id, kind="payment_overdue", period_start=now
+        if (
+            refused
+            and not was_refused
+            and claim_notice(
+                workspace_id=sub.workspace_id, kind="payment_overdue", period_start=now
+            )
         ):
             on_commit("billing.tasks.send_dunning_email", sub.workspace_id, "payment_overdue")
     return state

@@ -215,6 +215,12 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 # --- Tollgate: accounts -------------------------------------------------------
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
 TOLLGATE_INVITATIONS_PER_HOUR = env.int("TOLLGATE_INVITATIONS_PER_HOUR", default=30)
+# What a suspended workspace's owner may still open: billing (to pay), invoices,
+# exports, their data (DESIGN.md "Dunning").
+TOLLGATE_SUSPENDED_OWNER_PATHS = env.list(
+    "TOLLGATE_SUSPENDED_OWNER_PATHS",
+    default=["/billing/", "/api/v1/billing/", "/api/v1/invoices", "/api/v1/exports", "/exports/"],
+)
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
 ACCOUNT_SIGNUP_REDIRECT_URL = "accounts:dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
