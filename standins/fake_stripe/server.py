@@ -21,7 +21,7 @@ from .forms import decode
 from .metering import meter_for_event, meter_total
 from .routes import Rendered, api_routes
 from .state import State, new_id
-from .subscriptions import advance
+from .subscriptions import advance, exhaust_retries
 
 
 class FakeStripe:
@@ -88,6 +88,10 @@ class FakeStripe:
     def advance(self, subscription_id: str) -> dict:
         """Move a subscription to its next billing period (a test clock)."""
         return self._run(lambda: advance(self.state, subscription_id, self.url))
+
+    def exhaust_retries(self, subscription_id: str) -> dict:
+        """past_due → unpaid, as when Stripe's last payment retry fails."""
+        return self._run(lambda: exhaust_retries(self.state, subscription_id))
 
     def fail_next_payment(self, count: int = 1) -> None:
         with self.state.lock:
@@ -352,6 +356,11 @@ _CONTROL = [
     ("GET", "/events", _control_events),
     ("POST", r"/events/([A-Za-z0-9_]+)/resend", lambda f, d, i: f.resend(i)),
     ("POST", r"/subscriptions/([A-Za-z0-9_]+)/advance", lambda f, d, i: f.advance(i)),
+    (
+        "POST",
+        r"/subscriptions/([A-Za-z0-9_]+)/exhaust_retries",
+        lambda f, d, i: f.exhaust_retries(i),
+    ),
     ("POST", "/payments/fail_next", lambda f, d: f.fail_next_payment(int(d.get("count", 1)))),
     (
         "POST",
