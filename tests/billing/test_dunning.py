@@ -88,7 +88,8 @@ def test_active_past_due_unpaid_paid_changes_access_as_the_table_says(
     # The card is fixed and the open invoice paid (invoice.paid): access at once.
     fake_stripe.set_card_failing(sub.stripe_customer_id, False)
     client = fake_stripe.client()
-    (open_invoice,) = client.v1.invoices.list({"customer": sub.stripe_customer_id, "status": "open"})
+    query = {"customer": sub.stripe_customer_id, "status": "open"}
+    (open_invoice,) = client.v1.invoices.list(query)
     client.v1.invoices.pay(open_invoice.id)
     assert fake_stripe.flush()
     assert Subscription.objects.get(workspace=workspace).status == "active"
