@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from billing.enqueue import on_commit
+from billing.enqueue import enqueue_on_commit
 from billing.models import DunningState, Invoice, Subscription
 from billing.operator_settings import cached as operator_rules
 from billing.services.usage_hooks import claim_notice
@@ -74,7 +74,7 @@ def dunning_refresh(*, subscription_id: int) -> DunningState | None:
                 workspace_id=sub.workspace_id, kind="payment_overdue", period_start=now
             )
         ):
-            on_commit("billing.tasks.send_dunning_email", sub.workspace_id, "payment_overdue")
+            enqueue_on_commit("send_dunning_email", sub.workspace_id, "payment_overdue")
     return state
 
 
@@ -84,7 +84,7 @@ def payment_failed(*, invoice: Invoice) -> bool:
     if claim_notice(
         workspace_id=invoice.workspace_id, kind="payment_failed", period_start=invoice.created_at
     ):
-        on_commit("billing.tasks.send_dunning_email", invoice.workspace_id, "payment_failed")
+        enqueue_on_commit("send_dunning_email", invoice.workspace_id, "payment_failed")
         return True
     return False
 
@@ -103,6 +103,6 @@ def reminders_due() -> int:
                 kind="dunning_reminder",
                 period_start=state.past_due_since,
             ):
-                on_commit("billing.tasks.send_dunning_email", state.workspace_id, "reminder")
+                enqueue_on_commit("send_dunning_email", state.workspace_id, "reminder")
                 sent += 1
     return sent

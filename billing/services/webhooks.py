@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Workspace
 from billing import stripe_api
+from billing.enqueue import enqueue_on_commit
 from billing.models import Invoice, StripeEvent, Subscription
 from billing.money import from_minor_units
 from billing.services.subscriptions import checkout_complete, subscription_sync
@@ -25,8 +26,6 @@ logger = logging.getLogger(__name__)
 def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
     """Store a verified event; None when this event id was stored before (a replay).
     Processing is queued on commit, so the worker always finds the row."""
-    from billing.tasks import process_stripe_event
-
     try:
         with transaction.atomic():
             stored = StripeEvent.objects.create(
@@ -36,7 +35,7 @@ def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
                 stripe_created=from_timestamp(field(event, "created")),
                 payload=json.loads(payload),  # as sent: JSON-safe, no Decimals
             )
-            transaction.on_commit(lambda: process_stripe_event.delay(stored.pk), robust=True)
+            enqueue_on_commit("process_stripe_event", stored.pk)
     except IntegrityError:
         return None
     return stored
