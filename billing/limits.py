@@ -202,5 +202,3 @@ def apply_operator_rules(limits: WorkspaceLimits, sub: Subscription | None, now:
         # Past the grace period: the included tokens remain, metered overage stops.
         return replace(limits, overage_token_allowance=0)
     return limits
-
-

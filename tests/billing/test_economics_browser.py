@@ -58,7 +58,7 @@ def test_operator_reads_margin_and_a_reconciliation_record(live_url, page, login
 
     page.goto(f"{live_url}/operator/margin/?month=2026-11")
     total = page.inner_text("[data-testid=margin-total]")
-    # 29.00 revenue − 0.80 × (0.88 / 0.80) cost = 28.12
+    # 29.00 revenue - 0.80 * (0.88 / 0.80) cost = 28.12
     assert "28.12" in total and "1 reconciled day" in total
     assert "Acme" in page.inner_text("[data-testid=margin-workspaces]")
     assert page.evaluate("() => window.marginChart.data.labels.length") == 12
