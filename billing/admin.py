@@ -6,7 +6,6 @@ from billing.models import (
     FEATURE_CHOICES,
     BillingNotice,
     ConsentRecord,
-    Invoice,
     OverageReport,
     StripeEvent,
     Subscription,
@@ -171,13 +170,6 @@ class StripeEventAdmin(ReadOnlyAdmin):
         self.message_user(request, f"Queued {len(ids)} event(s).")
 
 
-@admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_invoice_id", "number", "workspace", "status", "total", "currency"]
-    list_filter = ["status"]
-    search_fields = ["stripe_invoice_id", "number", "workspace__name"]
-
-
 @admin.register(OverageReport)
 class OverageReportAdmin(ReadOnlyAdmin):
     list_display = ["usage_event_id", "workspace", "tokens", "created_at", "sent_at", "attempts"]
@@ -190,3 +182,8 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
 
 
 from billing import admin_economics  # noqa: E402,F401  (operator economics)
+from billing.admin_invoices import (  # noqa: E402,F401  (the invoice mirror's admin)
+    CreditNoteAdmin,
+    InvoiceAdmin,
+    InvoiceResyncAdmin,
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib import admin
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html
@@ -16,12 +16,11 @@ from accounts.models import Workspace
 from billing.models import (
     DunningState,
     EconomicsSettings,
-    Invoice,
     OperatorNotice,
     ReconciliationLine,
     ReconciliationRun,
 )
-from billing.selectors_margin import REVENUE_STATUSES, _aware, month_bounds
+from billing.selectors_margin import _lines_in, month_bounds
 from config import clock
 from usage.models import UsageRollup
 
@@ -132,15 +131,14 @@ def _month_subqueries():
     rollups = UsageRollup.objects.filter(
         workspace_id=OuterRef("pk"), day__gte=start, day__lt=end
     ).order_by()
-    invoices = Invoice.objects.filter(
-        workspace_id=OuterRef("pk"),
-        created_at__gte=_aware(start),
-        created_at__lt=_aware(end),
-        status__in=REVENUE_STATUSES,
-    ).order_by()
+    lines = _lines_in(start, end).filter(invoice__workspace_id=OuterRef("pk"))
     tokens = rollups.values("workspace_id").annotate(s=Sum("total_tokens")).values("s")
     cost = rollups.values("workspace_id").annotate(s=Sum("cost")).values("s")
-    revenue = invoices.values("workspace_id").annotate(s=Sum("total")).values("s")
+    revenue = (
+        lines.values("invoice__workspace_id")
+        .annotate(s=Sum(F("amount") - F("discount")))
+        .values("s")
+    )
     return {
         "_month_tokens": Coalesce(Subquery(tokens), Value(0)),
         "_month_cost": Coalesce(Subquery(cost, output_field=_MONEY), Value(Decimal(0))),

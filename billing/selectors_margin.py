@@ -1,23 +1,26 @@
-"""Margin per month: revenue (invoices mirrored from Stripe) minus upstream
+"""Margin per month: revenue (invoice lines mirrored from Stripe) minus upstream
 cost (the ledger at the upstream's prices, scaled to the upstream's reported
 cost where reconciliation has it), per workspace, tier and feature.
 
 How revenue is attributed (also shown on the page):
-- Each invoice counts in the month it was issued, at its total (void, draft
-  and uncollectible invoices count nothing). The subscription fee is billed in
-  advance, so it lands in the month it pays for; overage billed in arrears lands
-  in the following month.
-- A workspace's revenue is spread over its features in proportion to the tokens
-  each used that month (the fee buys included tokens; whatever was used carries
-  it). A workspace with revenue but no usage shows it under "(no usage)".
-- The tier is the workspace's current tier (free without a paid subscription).
+- Each invoice line of an open or paid invoice counts at its net amount
+  (amount - discount, without tax) in the month its service period starts: the
+  plan fee (billed in advance) in the month it pays for, metered overage
+  (billed in arrears) in the month the tokens were used. Lines without a period
+  count in the month the invoice was issued. Issued credit notes subtract their
+  net (total - tax) in the month they were issued.
+- A workspace's revenue (the fee that buys its included tokens, and any
+  overage) is spread over its features in proportion to the tokens each used
+  that month. Revenue without usage shows under "(no usage)".
+- The tier is the one named on the month's plan-fee lines (else the
+  workspace's current tier; "free" without one).
 
 How cost is scaled: the month's ledger cost is multiplied by
 (upstream cost ÷ ledger cost) over the month's reconciled days; without
-reconciled days the factor is 1 (the rate card is the upstream's price list).
+reconciled days the factor is 1 (the rate card holds the upstream's prices).
 
-Reads: one grouped query over the month's rollup rows (BRIN index on day), one
-over the month's invoices, one over reconciliation runs, one for names/tiers —
+Reads: grouped queries over the month's rollup rows (BRIN index on day), its
+invoice lines and credit notes, the reconciliation runs, and names/tiers —
 never a ledger scan per workspace."""
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 
 from accounts.models import Workspace
-from billing.models import Invoice, ReconciliationRun, Subscription
+from billing.models import CreditNote, InvoiceLine, ReconciliationRun, Subscription
+from billing.models_invoices import LineKind
 from usage.models import UsageRollup
 
 CENT = Decimal("0.01")
@@ -99,16 +103,45 @@ class MarginReport:
     total: MarginRow = field(default_factory=lambda: MarginRow("total"))
 
 
+def _lines_in(start: date, end: date):
+    when = Coalesce("period_start", "invoice__created_at")
+    return (
+        InvoiceLine.objects.filter(invoice__status__in=REVENUE_STATUSES)
+        .annotate(month_at=when)
+        .filter(month_at__gte=_aware(start), month_at__lt=_aware(end))
+        .order_by()
+    )
+
+
 def revenue_by_workspace(start: date, end: date) -> dict[int, Decimal]:
-    rows = (
-        Invoice.objects.filter(
-            created_at__gte=_aware(start), created_at__lt=_aware(end), status__in=REVENUE_STATUSES
-        )
+    """Net revenue per workspace: invoice lines minus issued credit notes."""
+    revenue: dict[int, Decimal] = defaultdict(Decimal)
+    lines = (
+        _lines_in(start, end)
+        .values("invoice__workspace_id")
+        .annotate(net=Sum(F("amount") - F("discount")))
+    )
+    for row in lines:
+        revenue[row["invoice__workspace_id"]] += row["net"] or Decimal(0)
+    credits = (
+        CreditNote.objects.filter(created_at__gte=_aware(start), created_at__lt=_aware(end))
+        .exclude(status="void")
         .order_by()
         .values("workspace_id")
-        .annotate(total=Sum("total"))
+        .annotate(net=Sum(F("total") - F("tax")))
     )
-    return {row["workspace_id"]: row["total"] or Decimal(0) for row in rows}
+    for row in credits:
+        revenue[row["workspace_id"]] -= row["net"] or Decimal(0)
+    return dict(revenue)
+
+
+def tiers_on_lines(start: date, end: date) -> dict[int, str]:
+    rows = (
+        _lines_in(start, end)
+        .filter(kind=LineKind.PLAN_FEE, tier__isnull=False)
+        .values_list("invoice__workspace_id", "tier__slug")
+    )
+    return dict(rows)
 
 
 def usage_by_workspace_feature(start: date, end: date) -> dict[int, dict[str, tuple[int, Decimal]]]:
@@ -153,6 +186,7 @@ def margin_report(*, month: date, free_tier: str = "free") -> MarginReport:
     scale, days = cost_scale(start, end)
     ids = set(revenue) | set(usage)
     names, tier_of = _names_and_tiers(ids)
+    tier_of |= tiers_on_lines(start, end)
     report = MarginReport(month=start, cost_scale=scale, reconciled_days=days)
     tiers: dict[str, MarginRow] = {}
     features: dict[str, MarginRow] = {}
@@ -214,23 +248,12 @@ def monthly_totals(*, months: int = 12, until: date) -> list[dict]:
         .annotate(cost=Sum("cost"))
         .values_list("month", "cost")
     )
-    revenues = dict(
-        Invoice.objects.filter(
-            created_at__gte=_aware(first), created_at__lt=_aware(end), status__in=REVENUE_STATUSES
-        )
-        .annotate(month=TruncMonth("created_at"))
-        .order_by()
-        .values("month")
-        .annotate(total=Sum("total"))
-        .values_list("month", "total")
-    )
-    revenues = {(k.date() if isinstance(k, datetime) else k): v for k, v in revenues.items()}
     rows = []
     month = first
     while month < end:
         scale, _ = cost_scale(*month_bounds(month))
         cost = (costs.get(month) or Decimal(0)) * scale
-        revenue = revenues.get(month) or Decimal(0)
+        revenue = sum(revenue_by_workspace(*month_bounds(month)).values(), Decimal(0))
         rows.append(
             {
                 "month": month,

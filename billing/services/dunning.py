@@ -36,7 +36,7 @@ OWING_INVOICE_STATUSES = ("open", "uncollectible")
 def _owes(sub: Subscription) -> bool:
     return (
         Invoice.objects.for_workspace(sub.workspace)
-        .filter(status__in=OWING_INVOICE_STATUSES, amount_due__gt=0)
+        .filter(status__in=OWING_INVOICE_STATUSES, amount_remaining__gt=0)
         .exists()
     )
 

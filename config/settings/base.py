@@ -4,6 +4,7 @@ from the environment (12-factor); see README.md and .env.example."""
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -328,7 +329,6 @@ BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollga
 BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
 MIDDLEWARE.append("billing.middleware.QuotaRefusalMiddleware")
-from celery.schedules import crontab  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
@@ -359,6 +359,40 @@ OPENAI_ADMIN_BASE_URL = env("OPENAI_ADMIN_BASE_URL", default="") or None
 # The upstream's id of the call key (key_…) or project (proj_…) whose usage is ours:
 # when set, reconciliation compares day x model x that key/project; else day x model.
 OPENAI_UPSTREAM_KEY_ID = env("OPENAI_UPSTREAM_KEY_ID", default="")
+
+# --- Tollgate: invoices (the mirror, the PDF archive, billing details) ------------
+# The operator as printed on every invoice (the fake Stripe prints these too).
+TOLLGATE_OPERATOR_LEGAL_NAME = env("TOLLGATE_OPERATOR_LEGAL_NAME", default="Tollgate Demo Ltd")
+# Address lines separated by a literal "\n" (two characters, as in an env file).
+TOLLGATE_OPERATOR_ADDRESS_LINES = env(
+    "TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\\n10115 Berlin"
+).split("\\n")
+TOLLGATE_OPERATOR_COUNTRY = env("TOLLGATE_OPERATOR_COUNTRY", default="DE")
+TOLLGATE_OPERATOR_TAX_ID = env("TOLLGATE_OPERATOR_TAX_ID", default="DE136695976")
+TOLLGATE_OPERATOR_EMAIL = env("TOLLGATE_OPERATOR_EMAIL", default="billing@tollgate.local")
+# Where archived invoice PDFs go: an alias in STORAGES. Default: the default storage
+# (files under MEDIA_ROOT). For S3-compatible storage set
+# TOLLGATE_INVOICE_STORAGE_BACKEND=storages.backends.s3.S3Storage (+ django-storages
+# and its AWS_* settings / TOLLGATE_INVOICE_STORAGE_OPTIONS as JSON).
+TOLLGATE_INVOICE_STORAGE = "default"
+if env("TOLLGATE_INVOICE_STORAGE_BACKEND", default=""):
+    STORAGES["invoices"] = {
+        "BACKEND": env("TOLLGATE_INVOICE_STORAGE_BACKEND"),
+        "OPTIONS": env.json("TOLLGATE_INVOICE_STORAGE_OPTIONS", default={}),
+    }
+    TOLLGATE_INVOICE_STORAGE = "invoices"
+# Stored webhook events still unprocessed after this many seconds are re-queued.
+TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS = env.int("TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-requeue-stripe-events": {
+        "task": "billing.tasks.requeue_unprocessed_events",
+        "schedule": 60.0,
+    },
+    "billing-resync-invoices": {
+        "task": "billing.tasks.resync_invoices",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
 
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
