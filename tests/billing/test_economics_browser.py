@@ -27,7 +27,7 @@ def test_operator_reads_margin_and_a_reconciliation_record(live_url, page, login
     tiers = make_tiers()
     acme = Workspace.objects.create(name="Acme")
     Subscription.objects.create(workspace=acme, tier=tiers["pro"], status="active")
-    _invoice(acme, "29.00", date(2026, 11, 3))
+    _invoice(acme, "29.00", date(2026, 11, 3), tier=tiers["pro"])
     _usage(acme, date(2026, 11, 5), "summarize", 600_000, "0.80")
     run = ReconciliationRun.objects.create(
         day=date(2026, 11, 5),

@@ -14,7 +14,13 @@ from django.contrib.auth.models import Group
 
 from accounts.models import Workspace
 from billing.limits import workspace_limits
-from billing.models import EconomicsSettings, Invoice, ReconciliationRun, Subscription
+from billing.models import (
+    EconomicsSettings,
+    Invoice,
+    InvoiceLine,
+    ReconciliationRun,
+    Subscription,
+)
 from billing.selectors_margin import margin_report
 from billing.services.backstop import budget_check
 from config import clock
@@ -23,17 +29,31 @@ from usage.models import UsageRollup
 NOV = date(2026, 11, 1)
 
 
-def _invoice(ws, total: str, day: date, status: str = "paid") -> Invoice:
-    return Invoice.objects.create(
+def _invoice(ws, net: str, day: date, status: str = "paid", *, tier=None, tax: str = "0"):
+    """An invoice mirror with one plan-fee line whose service period starts on `day`."""
+    at = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    invoice = Invoice.objects.create(
         workspace=ws,
         stripe_invoice_id=f"in_{ws.pk}_{day:%m%d}_{status}",
         status=status,
         currency="usd",
-        total=Decimal(total),
-        amount_due=Decimal(total),
-        amount_paid=Decimal(total) if status == "paid" else Decimal(0),
-        created_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+        subtotal=Decimal(net),
+        net=Decimal(net),
+        tax=Decimal(tax),
+        total=Decimal(net) + Decimal(tax),
+        created_at=at,
     )
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        stripe_line_id=f"il_{invoice.pk}",
+        kind="plan_fee",
+        currency="usd",
+        amount=Decimal(net),
+        tax=Decimal(tax),
+        period_start=at,
+        tier=tier,
+    )
+    return invoice
 
 
 def _usage(ws, day: date, feature: str, tokens: int, cost: str) -> None:
@@ -53,8 +73,9 @@ def _usage(ws, day: date, feature: str, tokens: int, cost: str) -> None:
 def november(tiers):
     acme = Workspace.objects.create(name="Acme")
     burner = Workspace.objects.create(name='=HYPERLINK("x")')
-    Subscription.objects.create(workspace=acme, tier=tiers["pro"], status="active")
-    _invoice(acme, "29.00", date(2026, 11, 3))
+    Subscription.objects.create(workspace=acme, tier=tiers["free"], status="active")
+    # 29.00 net + 5.51 tax: revenue is net of tax; the tier comes from the line.
+    _invoice(acme, "29.00", date(2026, 11, 3), tier=tiers["pro"], tax="5.51")
     _invoice(acme, "50.00", date(2026, 11, 9), status="void")  # counts nothing
     _invoice(acme, "10.00", date(2026, 10, 28))  # October's
     _usage(acme, date(2026, 11, 5), "summarize", 600_000, "0.30")
