@@ -144,13 +144,17 @@ def tiers_on_lines(start: date, end: date) -> dict[int, str]:
     return dict(rows)
 
 
-def usage_by_workspace_feature(start: date, end: date) -> dict[int, dict[str, tuple[int, Decimal]]]:
-    rows = (
+def usage_query(start: date, end: date):
+    return (
         UsageRollup.objects.filter(day__gte=start, day__lt=end)
         .order_by()
         .values("workspace_id", "feature")
         .annotate(tokens=Sum("total_tokens"), cost=Sum("cost"))
     )
+
+
+def usage_by_workspace_feature(start: date, end: date) -> dict[int, dict[str, tuple[int, Decimal]]]:
+    rows = usage_query(start, end)
     usage: dict[int, dict[str, tuple[int, Decimal]]] = defaultdict(dict)
     for row in rows:
         usage[row["workspace_id"]][row["feature"]] = (row["tokens"] or 0, row["cost"] or Decimal(0))

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import openai
 from django.conf import settings
@@ -47,12 +48,24 @@ def scope() -> tuple[str, str]:
 
 
 def client() -> openai.OpenAI:
+    """One client per process and settings (building one loads TLS certificates)."""
+    return _client(
+        settings.OPENAI_ADMIN_KEY,
+        settings.OPENAI_ADMIN_BASE_URL or settings.OPENAI_BASE_URL,
+        settings.OPENAI_ORG_ID,
+        settings.OPENAI_MAX_RETRIES,
+        settings.OPENAI_TIMEOUT_SECONDS,
+    )
+
+
+@lru_cache(maxsize=4)
+def _client(key: str, base_url: str | None, org: str | None, retries: int, timeout: float):
     return openai.OpenAI(
-        admin_api_key=settings.OPENAI_ADMIN_KEY,
-        base_url=settings.OPENAI_ADMIN_BASE_URL or settings.OPENAI_BASE_URL,
-        organization=settings.OPENAI_ORG_ID,
-        max_retries=settings.OPENAI_MAX_RETRIES + 2,
-        timeout=settings.OPENAI_TIMEOUT_SECONDS,
+        admin_api_key=key,
+        base_url=base_url,
+        organization=org,
+        max_retries=retries + 2,
+        timeout=timeout,
     )
 
 

@@ -42,23 +42,28 @@ def day_range(day: date) -> tuple[datetime, datetime]:
 
 
 def ledger_day(day: date) -> dict[str, dict]:
-    """Our figures per model for one UTC day: one grouped query over the day's
-    range of the ledger (BRIN index on created_at), not a scan per workspace."""
+    """Our figures per model for one UTC day, and the day's flagged/unsettled
+    events: ONE grouped query over the day's range of the ledger (BRIN index on
+    created_at), not a scan per workspace."""
+    return {row.pop("model"): row for row in ledger_day_query(day)}
+
+
+def ledger_day_query(day: date):
     start, end = day_range(day)
-    rows = (
+    billed = Q(status__in=BILLED_STATUSES)
+    return (
         UsageEvent.objects.filter(created_at__gte=start, created_at__lt=end)
-        .filter(status__in=BILLED_STATUSES)
         .order_by()
         .values("model")
         .annotate(
-            requests=Count("id"),
-            input_tokens=Sum("input_tokens"),
-            cached_input_tokens=Sum("cached_input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cost=Sum("cost"),
+            requests=Count("id", filter=billed),
+            input_tokens=Sum("input_tokens", filter=billed),
+            cached_input_tokens=Sum("cached_input_tokens", filter=billed),
+            output_tokens=Sum("output_tokens", filter=billed),
+            cost=Sum("cost", filter=billed),
+            flagged=Count("id", filter=Q(flagged=True) | Q(status=EventStatus.INCOMPLETE)),
         )
     )
-    return {row.pop("model"): row for row in rows}
 
 
 def drift_percent(ours: int, theirs: int) -> Decimal:
@@ -87,16 +92,9 @@ def _lines(ours: dict[str, dict], theirs: upstream_admin.UpstreamFigures) -> lis
     return lines
 
 
-def _flagged_count(day: date) -> int:
-    start, end = day_range(day)
-    return UsageEvent.objects.filter(
-        Q(flagged=True) | Q(status=EventStatus.INCOMPLETE),
-        created_at__gte=start,
-        created_at__lt=end,
-    ).count()
-
-
-def _store(day: date, lines: list[dict], theirs, threshold: Decimal) -> ReconciliationRun:
+def _store(
+    day: date, lines: list[dict], theirs, threshold: Decimal, flagged: int
+) -> ReconciliationRun:
     now = clock.now()
     total = lambda side, metric: sum(line[f"{side}_{metric}"] for line in lines)  # noqa: E731
     tokens = ("input_tokens", "output_tokens")
@@ -119,7 +117,7 @@ def _store(day: date, lines: list[dict], theirs, threshold: Decimal) -> Reconcil
                 else None,
                 "max_drift_percent": max_drift,
                 "threshold_percent": threshold,
-                "flagged_events": _flagged_count(day),
+                "flagged_events": flagged,
                 "note": "",
                 "updated_at": now,
             },
@@ -165,7 +163,10 @@ def reconcile_day(*, day: date) -> ReconciliationRun | None:
         return None
     theirs = upstream_admin.fetch_day(day)  # raises after the SDK's retries: the task retries
     threshold = EconomicsSettings.current().drift_threshold_percent
-    run = _store(day, _lines(ledger_day(day), theirs), theirs, threshold)
+    ours = ledger_day(day)
+    flagged = sum(row.pop("flagged") for row in ours.values())
+    ours = {model: row for model, row in ours.items() if row["requests"]}
+    run = _store(day, _lines(ours, theirs), theirs, threshold, flagged)
     if run.status == ReconciliationStatus.DRIFT:
         _alert(run)
     return run

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # BrinIndex on the ledger (usage.models)
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",

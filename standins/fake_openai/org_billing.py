@@ -52,6 +52,7 @@ class Served:
     input_tokens: int
     cached_input_tokens: int
     output_tokens: int
+    requests: int = 1  # >1: an aggregate (benchmarks load a day per model at once)
 
 
 @dataclass
@@ -92,7 +93,7 @@ class OrgBilling:
                 if not filters(row):
                     continue
                 total = sums[self._group_key(row, group_by)]
-                total[0] += 1
+                total[0] += row.requests
                 total[1] += row.input_tokens
                 total[2] += row.cached_input_tokens
                 total[3] += row.output_tokens
