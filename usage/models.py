@@ -252,7 +252,7 @@ class UsageEvent(models.Model):
             models.Index(fields=["workspace", "-created_at", "-id"]),
             # Day ranges across all workspaces (reconciliation): the ledger is
             # appended in time order, so a tiny BRIN index serves them.
-            BrinIndex(fields=["created_at"], name="usage_event_created_brin"),
+            BrinIndex(fields=["created_at"], name="usage_event_created_brin", autosummarize=True),
         ]
 
     def __str__(self) -> str:
@@ -295,7 +295,7 @@ class UsageRollup(models.Model):
             )
         ]
         # Month ranges across all workspaces (margin, the upstream budget).
-        indexes = [BrinIndex(fields=["day"], name="usage_rollup_day_brin")]
+        indexes = [BrinIndex(fields=["day"], name="usage_rollup_day_brin", autosummarize=True)]
 
     def __str__(self) -> str:
         return f"{self.day} {self.feature} {self.total_tokens} tokens"

@@ -16,10 +16,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='usageevent',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['created_at'], name='usage_event_created_brin'),
+            index=django.contrib.postgres.indexes.BrinIndex(fields=['created_at'], name='usage_event_created_brin', autosummarize=True),
         ),
         migrations.AddIndex(
             model_name='usagerollup',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['day'], name='usage_rollup_day_brin'),
+            index=django.contrib.postgres.indexes.BrinIndex(fields=['day'], name='usage_rollup_day_brin', autosummarize=True),
         ),
     ]
