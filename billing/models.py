@@ -308,6 +308,7 @@ class BillingNotice(models.Model):
 
 
 from billing.models_economics import *  # noqa: E402,F403  (operator economics)
+from billing.models_exports import ExportJob, ExportStatus  # noqa: E402,F401
 from billing.models_invoices import (  # noqa: E402,F401  (the invoice mirror's own module)
     BillingDetails,
     CreditNote,

@@ -81,6 +81,30 @@ def resync_invoices() -> int:
     return invoices_resync().repaired
 
 
+@shared_task(acks_late=True)
+def run_export(job_id: str) -> None:
+    """Stream one export job into its file (progress on the row)."""
+    from billing.services.exports import export_run
+
+    export_run(job_id=job_id)
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: delete export files past their expiry (the links die with them)."""
+    from billing.services.exports import exports_delete_expired
+
+    return exports_delete_expired()
+
+
+@shared_task
+def build_monthly_close_pack() -> str:
+    """Beat (the 1st of each month): queue the close pack of the month that ended."""
+    from billing.services.exports import close_pack_last_month
+
+    return str(close_pack_last_month().pk)
+
+
 # --- operator economics: dunning, reconciliation, the upstream backstop ---------------
 
 

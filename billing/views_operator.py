@@ -13,13 +13,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from billing.backoffice import FINANCE_GROUP
 from billing.models import ReconciliationRun
 from billing.selectors_margin import margin_report, monthly_totals
 from billing.services.reconciliation import day_range
 from config import clock
 from usage.models import EventStatus, Reservation, UsageEvent
 
-FINANCE_GROUP = "Finance"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -408,3 +408,29 @@ TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MO
 TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
 # Most tokens of conversation history sent with a chat message (older ones are left out).
 TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)
+
+# --- Tollgate: finance exports (billing/services/exports.py, config/tabular.py) ---
+from celery.schedules import crontab as _crontab  # noqa: E402
+
+# A finished export's file is kept this long, then deleted (the link dies with it).
+TOLLGATE_EXPORT_RETENTION_HOURS = env.int("TOLLGATE_EXPORT_RETENTION_HOURS", default=24)
+# A download link is valid this long after it was handed out (and never past expiry).
+TOLLGATE_EXPORT_LINK_SECONDS = env.int("TOLLGATE_EXPORT_LINK_SECONDS", default=3600)
+# Where the worker writes an export before it is stored (None: the system temp dir).
+TOLLGATE_EXPORT_TMPDIR = env("TOLLGATE_EXPORT_TMPDIR", default=None)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-delete-expired-exports": {
+        "task": "billing.tasks.delete_expired_exports",
+        "schedule": 3600.0,
+    },
+    # The close pack of the month that just ended (02:30 UTC on the 1st).
+    "billing-monthly-close-pack": {
+        "task": "billing.tasks.build_monthly_close_pack",
+        "schedule": _crontab(day_of_month="1", hour="2", minute="30"),
+    },
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ExportStatusEnum": "billing.models_exports.ExportStatus",
+    "ExportFormatEnum": "config.exports.FORMATS",
+}

@@ -175,3 +175,20 @@ def test_upstream_budget_alerts_once_at_80_and_100_then_refuses(
     rules.save()
     assert budget_check() == "ok"
     assert workspace_limits(workspace).refusal is None
+
+
+def test_margin_is_an_export_kind_and_a_close_pack_section(november):
+    from config.exports import ExportContext, close_pack_sections, get_kind
+    from config.tabular import write_csv
+
+    kind = get_kind("margin")
+    assert kind is not None and set(kind.formats) == {"csv", "xlsx"}
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    ctx = ExportContext(workspace=None, start=start, end=None, format="csv")
+    by_workspace = kind.sheets(ctx)[0]
+    out = io.StringIO()
+    write_csv(out, by_workspace.columns, by_workspace.rows)
+    rows = list(csv.reader(io.StringIO(out.getvalue().lstrip("\ufeff"))))
+    assert rows[0][:3] == ["name", "tier", "tokens"]
+    assert ["Acme", "pro", "1000000", "29.00", "0.88", "28.12", "97.0"] in rows
+    assert {"margin", "reconciliation"} <= {name for name, _ in close_pack_sections()}
