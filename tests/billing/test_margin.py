@@ -192,3 +192,17 @@ def test_margin_is_an_export_kind_and_a_close_pack_section(november):
     assert rows[0][:3] == ["name", "tier", "tokens"]
     assert ["Acme", "pro", "1000000", "29.00", "0.88", "28.12", "97.0"] in rows
     assert {"margin", "reconciliation"} <= {name for name, _ in close_pack_sections()}
+
+
+def test_admin_pages_for_economics_render(admin_client, november):
+    for url in (
+        "/admin/billing/economicssettings/add/",
+        "/admin/billing/reconciliationrun/",
+        f"/admin/billing/reconciliationrun/{ReconciliationRun.objects.get().pk}/change/",
+        "/admin/billing/dunningstate/",
+        "/admin/billing/operatornotice/",
+        "/operator/reconciliation/",
+        "/operator/reconciliation/2026-11-05/",
+    ):
+        assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get("/operator/reconciliation/2026-13-01/").status_code == 404
