@@ -182,6 +182,7 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
 
 
 from billing import admin_exports  # noqa: E402,F401  (export jobs, read-only)
+from billing import admin_economics  # noqa: E402,F401  (operator economics)
 from billing.admin_invoices import (  # noqa: E402,F401  (the invoice mirror's admin)
     CreditNoteAdmin,
     InvoiceAdmin,

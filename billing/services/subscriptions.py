@@ -235,6 +235,9 @@ def subscription_sync(
             return sub  # an older, ended subscription: the current one wins
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -252,6 +255,9 @@ def subscription_cancel(*, workspace: Workspace, at_period_end: bool = True) -> 
             raise StripeFailed() from exc
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -287,6 +293,9 @@ def subscription_downgrade(*, workspace: Workspace, tier: Tier) -> Subscription:
         sub.scheduled_tier, sub.scheduled_from = tier, sub.current_period_end
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
