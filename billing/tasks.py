@@ -49,3 +49,19 @@ def refresh_due_subscriptions() -> int:
     from billing.services.subscriptions import subscriptions_refresh_due
 
     return subscriptions_refresh_due()
+
+
+@shared_task(acks_late=True)
+def run_export(job_id: str) -> None:
+    """Stream one export job into its file (progress on the row)."""
+    from billing.services.exports import export_run
+
+    export_run(job_id=job_id)
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: delete export files past their expiry (the links die with them)."""
+    from billing.services.exports import exports_delete_expired
+
+    return exports_delete_expired()

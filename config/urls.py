@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("usage.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("billing.api_urls_exports")),
     path("", include("ai_features.api_urls")),
 ]
 

@@ -4,6 +4,7 @@ from the environment (12-factor); see README.md and .env.example."""
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -308,6 +309,39 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Tollgate: invoices (the mirror, the PDF archive, billing details) ------------
+# The operator as printed on every invoice (the fake Stripe prints these too).
+TOLLGATE_OPERATOR_LEGAL_NAME = env("TOLLGATE_OPERATOR_LEGAL_NAME", default="Tollgate Demo Ltd")
+TOLLGATE_OPERATOR_ADDRESS = env(
+    "TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\n10115 Berlin\nGermany"
+)  # lines separated by "\n"
+TOLLGATE_OPERATOR_COUNTRY = env("TOLLGATE_OPERATOR_COUNTRY", default="DE")
+TOLLGATE_OPERATOR_TAX_ID = env("TOLLGATE_OPERATOR_TAX_ID", default="DE136695976")
+TOLLGATE_OPERATOR_EMAIL = env("TOLLGATE_OPERATOR_EMAIL", default="billing@tollgate.local")
+# Where archived invoice PDFs go: an alias in STORAGES. Default: the default storage
+# (files under MEDIA_ROOT). For S3-compatible storage set
+# TOLLGATE_INVOICE_STORAGE_BACKEND=storages.backends.s3.S3Storage (+ django-storages
+# and its AWS_* settings / TOLLGATE_INVOICE_STORAGE_OPTIONS as JSON).
+TOLLGATE_INVOICE_STORAGE = "default"
+if env("TOLLGATE_INVOICE_STORAGE_BACKEND", default=""):
+    STORAGES["invoices"] = {
+        "BACKEND": env("TOLLGATE_INVOICE_STORAGE_BACKEND"),
+        "OPTIONS": env.json("TOLLGATE_INVOICE_STORAGE_OPTIONS", default={}),
+    }
+    TOLLGATE_INVOICE_STORAGE = "invoices"
+# Stored webhook events still unprocessed after this many seconds are re-queued.
+TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS = env.int("TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-requeue-stripe-events": {
+        "task": "billing.tasks.requeue_unprocessed_events",
+        "schedule": 60.0,
+    },
+    "billing-resync-invoices": {
+        "task": "billing.tasks.resync_invoices",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
 # --- Tollgate: ai_features --------------------------------------------------------
 # (feature settings go here)
 # The async feature endpoints are described by a hook (drf-spectacular can't see them).
@@ -326,6 +360,27 @@ TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MO
 TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
 # Most tokens of conversation history sent with a chat message (older ones are left out).
 TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)
+
+# --- Tollgate: finance exports (billing/services/exports.py, config/tabular.py) ---
+from celery.schedules import crontab as _crontab  # noqa: E402
+
+# A finished export's file is kept this long, then deleted (the link dies with it).
+TOLLGATE_EXPORT_RETENTION_HOURS = env.int("TOLLGATE_EXPORT_RETENTION_HOURS", default=24)
+# A download link is valid this long after it was handed out (and never past expiry).
+TOLLGATE_EXPORT_LINK_SECONDS = env.int("TOLLGATE_EXPORT_LINK_SECONDS", default=3600)
+# Where the worker writes an export before it is stored (None: the system temp dir).
+TOLLGATE_EXPORT_TMPDIR = env("TOLLGATE_EXPORT_TMPDIR", default=None)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-delete-expired-exports": {
+        "task": "billing.tasks.delete_expired_exports",
+        "schedule": 3600.0,
+    },
+    # The close pack of the month that just ended (02:30 UTC on the 1st).
+    "billing-monthly-close-pack": {
+        "task": "billing.tasks.build_monthly_close_pack",
+        "schedule": _crontab(day_of_month="1", hour="2", minute="30"),
+    },
+}
 
 # --- Tollgate: privacy (accounts/privacy.py, docs/architecture.md "Privacy") ----------
 # Sessions: allauth.usersessions lists a person's sessions and signs out others;
