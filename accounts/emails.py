@@ -58,8 +58,9 @@ def invitation_url(token: str, link_base: str | None = None) -> str:
 
 
 def send_invitation(*, invitation: Invitation, token: str, link_base: str | None = None) -> None:
-    """Transactional (an admin asked for it): not subject to preferences. Runs after the invitation is committed: a mail server failure leaves a
-    pending invitation that can be resent, and says so."""
+    """Transactional (an admin asked for it): not subject to preferences. Runs
+    after the invitation is committed: a mail server failure leaves a pending
+    invitation that can be resent, and says so."""
     try:
         _send_invitation(invitation=invitation, token=token, link_base=link_base)
     except Exception as exc:
@@ -85,3 +86,27 @@ def _send_invitation(*, invitation: Invitation, token: str, link_base: str | Non
             "expires_at": invitation.expires_at,
         },
     )
+
+
+def send_export_ready(*, user: User, subject) -> None:
+    """The link goes to the signed-in page holding the download (the file's own
+    link is signed and short-lived, so it is not put in an email)."""
+    from accounts.models_privacy import EmailKind
+
+    try:
+        send_to_person(
+            user=user,
+            kind=EmailKind.TRANSACTIONAL,
+            prefix="accounts/email/export_ready",
+            context={
+                "scope": subject.kind,
+                "page_url": settings.SITE_URL.rstrip("/")
+                + reverse(
+                    "accounts:workspace_privacy"
+                    if subject.kind == "workspace"
+                    else "accounts:privacy_settings"
+                ),
+            },
+        )
+    except Exception:  # the export is done; the page shows it even if the mail fails
+        logger.exception("export-ready email failed for user %s", user.pk)

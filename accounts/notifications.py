@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from accounts.models import User
 from accounts.models_privacy import OPTIONAL_KINDS, EmailKind, NotificationPreference
 
-__all__ = ["EmailKind", "preferences_for", "wants_email", "wanted_recipients"]
+__all__ = ["EmailKind", "preferences_for", "wanted_recipients", "wants_email"]
 
 
 def preferences_for(user: User) -> NotificationPreference:

@@ -215,7 +215,9 @@ def workspace_deletion_schedule(
         now = clock.now()
         policy.deletion_requested_at = now
         policy.deletion_requested_by = actor.user
-        policy.deletion_due_at = now + timedelta(days=settings.TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS)
+        policy.deletion_due_at = now + timedelta(
+            days=settings.TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS
+        )
         policy.subscription_cancelled_now = cancel_now
         policy.save()
         audit.record(

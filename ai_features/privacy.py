@@ -138,7 +138,9 @@ def purge_content(workspace, cutoff) -> int:
         conversation__workspace=workspace, created_at__lt=cutoff
     ).delete()[0]
     for model in (Extraction, Document, Summary):
-        deleted_total += model.objects.filter(workspace=workspace, created_at__lt=cutoff).delete()[0]
+        deleted_total += model.objects.filter(workspace=workspace, created_at__lt=cutoff).delete()[
+            0
+        ]
     return deleted_total
 
 

@@ -114,9 +114,7 @@ def erase_workspace(workspace, pseudonym: str) -> None:
         )
     _consents().filter(workspace=workspace).update(workspace_name=pseudonym)
     BillingNotice.objects.filter(workspace=workspace).delete()
-    Subscription.objects.filter(workspace=workspace).update(
-        checkout_url="", checkout_session_id=""
-    )
+    Subscription.objects.filter(workspace=workspace).update(checkout_url="", checkout_session_id="")
 
 
 def purge_retained(workspace) -> None:

@@ -293,8 +293,9 @@ class ModerationSettings(models.Model):
         default=5, help_text="Suspend a person after this many flags (0: never)"
     )
     log_retention_days = models.PositiveIntegerField(
-        default=30, help_text="Excerpts of moderation log entries older than this are blanked "
-        "(the flag and categories stay)"
+        default=30,
+        help_text="Excerpts of moderation log entries older than this are blanked "
+        "(the flag and categories stay)",
     )
 
     class Meta:

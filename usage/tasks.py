@@ -18,7 +18,9 @@ def purge_moderation_logs() -> int:
     the flag, categories and who/when stay for abuse handling."""
     days = ModerationSettings.current().log_retention_days
     cutoff = clock.now() - timedelta(days=max(days, 1))
-    return ModerationLog.objects.filter(created_at__lt=cutoff).exclude(excerpt="").update(excerpt="")
+    return (
+        ModerationLog.objects.filter(created_at__lt=cutoff).exclude(excerpt="").update(excerpt="")
+    )
 
 
 @shared_task

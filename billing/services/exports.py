@@ -275,6 +275,8 @@ def job_for_download(*, job_id: str, token: str, who: Requester) -> ExportJob:
         perm = entry.perm if entry else "export_invoices"
         if who.membership is None or not who.membership.can(perm):
             raise NotFound()
+        if entry is not None and entry.private and job.requested_by_id != who.user.pk:
+            raise NotFound()
     return job
 
 

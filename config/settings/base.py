@@ -387,7 +387,9 @@ CELERY_BEAT_SCHEDULE |= {
 # tracking keeps each session's last-seen time and IP up to date.
 USERSESSIONS_TRACK_ACTIVITY = True
 # Days between an owner deleting a workspace and its content being erased (undo meanwhile).
-TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS = env.int("TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS", default=14)
+TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS = env.int(
+    "TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS", default=14
+)
 # Invoices, credit notes, consent records and the ledger's money figures of a
 # deleted workspace are kept (pseudonymized) this long: records of account.
 TOLLGATE_LEGAL_RETENTION_YEARS = env.int("TOLLGATE_LEGAL_RETENTION_YEARS", default=10)
