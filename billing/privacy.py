@@ -16,7 +16,16 @@ from django.db import models, transaction
 from accounts import privacy
 from accounts.privacy import Rows, Subject
 from billing import selectors, stripe_api
-from billing.models import BillingNotice, ConsentRecord, Invoice, OverageReport, Subscription
+from billing.models import (
+    BillingDetails,
+    BillingNotice,
+    ConsentRecord,
+    CreditNote,
+    ExportJob,
+    Invoice,
+    OverageReport,
+    Subscription,
+)
 from billing.money import format_money
 from billing.services.subscriptions import _apply, subscription_cancel, subscription_row
 
@@ -97,10 +106,19 @@ def _consents() -> models.QuerySet:
     return models.QuerySet(ConsentRecord)
 
 
+def _delete_exports(jobs) -> None:
+    """Export files hold personal data: they go with the person or workspace."""
+    for job in jobs:
+        if job.file:
+            job.file.delete(save=False)
+        job.delete()
+
+
 def erase_user(user, pseudonym: str) -> None:
     _consents().filter(user=user).update(
         user_email=f"{pseudonym}@deleted.invalid", ip_address=None, user_agent=""
     )
+    _delete_exports(ExportJob.objects.filter(requested_by=user))
 
 
 def erase_workspace(workspace, pseudonym: str) -> None:
@@ -114,11 +132,16 @@ def erase_workspace(workspace, pseudonym: str) -> None:
         )
     _consents().filter(workspace=workspace).update(workspace_name=pseudonym)
     BillingNotice.objects.filter(workspace=workspace).delete()
+    # Who to bill next time: there is no next time. Issued invoices keep their
+    # own snapshot of the customer, as the law requires.
+    BillingDetails.objects.filter(workspace=workspace).delete()
+    _delete_exports(ExportJob.objects.filter(workspace=workspace))
     Subscription.objects.filter(workspace=workspace).update(checkout_url="", checkout_session_id="")
 
 
 def purge_retained(workspace) -> None:
     _consents().filter(workspace=workspace).delete()
+    CreditNote.objects.filter(workspace=workspace).delete()
     Invoice.objects.filter(workspace=workspace).delete()
     OverageReport.objects.filter(workspace=workspace).delete()
     Subscription.objects.filter(workspace=workspace).delete()
@@ -192,11 +215,15 @@ def register() -> None:
                 "billing.Invoice",
                 "billing.OverageReport",
                 "billing.BillingNotice",
+                "billing.CreditNote",
+                "billing.BillingDetails",
+                "billing.ExportJob",
             ),
             kept=(
                 "billing.Subscription",
                 "billing.ConsentRecord",
                 "billing.Invoice",
+                "billing.CreditNote",
                 "billing.OverageReport",
             ),
             export=export,
