@@ -87,7 +87,7 @@ def log(db):
 
 
 def test_the_page_filters_and_paginates(client, log):
-    workspace, owner, admin = log
+    _workspace, owner, admin = log
     client.force_login(owner.user)
     first = client.get("/workspace/audit/").content.decode()
     assert "Page 1 of 2" in first and "OTHER-TENANT" not in first

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 
 from accounts import services, services_privacy
-from accounts.notifications import wants_email, wanted_recipients
+from accounts.notifications import wanted_recipients, wants_email
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_transactional_and_security_mails_ignore_preferences(
 
 
 def test_the_helper_and_the_page(billing_team, client):
-    workspace, quiet, loud = billing_team
+    _workspace, quiet, loud = billing_team
     assert wanted_recipients([quiet.user, loud.user], "invoices") == ["loud@x.io"]
     client.force_login(loud.user)
     page = client.get("/account/privacy/")
