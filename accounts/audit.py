@@ -5,8 +5,6 @@ Entries are written by the service that did the thing, in its transaction."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -15,6 +13,7 @@ from django.db.models import QuerySet
 
 from accounts.models import AuditEvent, User, Workspace
 from config import clock
+from config.tabular import Column, Kind, csv_lines
 
 # The actions the owners' page offers as a filter, grouped for people.
 ACTION_GROUPS: dict[str, tuple[str, ...]] = {
@@ -78,33 +77,20 @@ def audit_actors(*, workspace: Workspace) -> QuerySet[User]:
     return User.objects.filter(pk__in=ids).order_by("email")
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+def _details(event: AuditEvent) -> str:
+    return "; ".join(f"{k}={v}" for k, v in sorted((event.data or {}).items()))
 
 
-def safe_cell(value: object) -> str:
-    """A spreadsheet must never run what a customer typed: a cell that would
-    start a formula gets a leading apostrophe (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-CSV_HEADER = ("time_utc", "actor", "action", "target", "details")
+# Through the one table helper (config.tabular): formula-escaped text, UTC times.
+CSV_COLUMNS = (
+    Column("time_utc", Kind.DATETIME, get=lambda e: e.created_at),
+    Column("actor", get=lambda e: e.actor.email if e.actor else "Tollgate operator"),
+    Column("action", get=lambda e: e.action),
+    Column("target", get=lambda e: e.target),
+    Column("details", get=_details),
+)
 
 
 def audit_csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     """The CSV, a line at a time (streamed: a large log never sits in memory)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row) -> str:
-        writer.writerow([safe_cell(v) for v in row])
-        out = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return out
-
-    yield line(CSV_HEADER)
-    for event in events.iterator(chunk_size=500):
-        details = "; ".join(f"{k}={v}" for k, v in sorted((event.data or {}).items()))
-        actor = event.actor.email if event.actor else "Tollgate operator"
-        yield line((event.created_at.isoformat(), actor, event.action, event.target, details))
+    return csv_lines(CSV_COLUMNS, events.iterator(chunk_size=500))
