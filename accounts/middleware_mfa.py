@@ -25,9 +25,13 @@ class MfaRequired(Forbidden):
 
 
 def workspace_requires_mfa(workspace) -> bool:
+    """From the policy loaded with the membership (no query of its own)."""
     from accounts.models_privacy import WorkspacePolicy
 
-    return WorkspacePolicy.objects.filter(workspace=workspace, require_mfa=True).exists()
+    try:
+        return workspace.policy.require_mfa
+    except WorkspacePolicy.DoesNotExist:
+        return False
 
 
 def has_second_factor(user) -> bool:
