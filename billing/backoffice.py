@@ -15,3 +15,17 @@ def is_backoffice_finance(user: Any) -> bool:
     if user.is_superuser:
         return True
     return user.groups.filter(name=FINANCE_GROUP).exists()
+
+
+def ensure_finance_group():
+    """The Finance group with view permissions on billing and accounts only
+    (the data migration makes it; seed and tests call this too, since a
+    flushed test database loses it)."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=FINANCE_GROUP)
+    views = Permission.objects.filter(
+        content_type__app_label__in=("billing", "accounts"), codename__startswith="view_"
+    )
+    group.permissions.set(views)
+    return group

@@ -51,22 +51,6 @@ def refresh_due_subscriptions() -> int:
     return subscriptions_refresh_due()
 
 
-@shared_task(acks_late=True)
-def run_export(job_id: str) -> None:
-    """Stream one export job into its file (progress on the row)."""
-    from billing.services.exports import export_run
-
-    export_run(job_id=job_id)
-
-
-@shared_task
-def delete_expired_exports() -> int:
-    """Beat: delete export files past their expiry (the links die with them)."""
-    from billing.services.exports import exports_delete_expired
-
-    return exports_delete_expired()
-
-
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8, acks_late=True)
 def archive_invoice_pdf(invoice_pk: int) -> None:
     from billing.services.invoice_documents import invoice_pdf_archive
@@ -95,3 +79,27 @@ def resync_invoices() -> int:
     from billing.services.invoices import invoices_resync
 
     return invoices_resync().repaired
+
+
+@shared_task(acks_late=True)
+def run_export(job_id: str) -> None:
+    """Stream one export job into its file (progress on the row)."""
+    from billing.services.exports import export_run
+
+    export_run(job_id=job_id)
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: delete export files past their expiry (the links die with them)."""
+    from billing.services.exports import exports_delete_expired
+
+    return exports_delete_expired()
+
+
+@shared_task
+def build_monthly_close_pack() -> str:
+    """Beat (the 1st of each month): queue the close pack of the month that ended."""
+    from billing.services.exports import close_pack_last_month
+
+    return str(close_pack_last_month().pk)

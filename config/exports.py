@@ -152,3 +152,25 @@ def get_kind(kind: str) -> ExportKind | None:
 def all_kinds() -> list[ExportKind]:
     discover()
     return sorted(_REGISTRY.values(), key=lambda k: k.kind)
+
+
+# --- extra sections of the monthly close pack ---------------------------------------
+# The close pack (billing) holds the register, lines, credit notes, payments and
+# a summary per currency; other apps add sections (e.g. the upstream bill and
+# margin) with `register_close_pack_section("margin", sheets=fn)`: fn(ctx) gets
+# ctx.workspace None and the month as [start, end); each section becomes
+# `<name>.xlsx` in the ZIP. Keep rows ordered deterministically: the pack of a
+# closed month must be byte-for-byte reproducible.
+
+_CLOSE_PACK_SECTIONS: dict[str, Callable[[ExportContext], Sequence[Sheet]]] = {}
+
+
+def register_close_pack_section(
+    name: str, *, sheets: Callable[[ExportContext], Sequence[Sheet]]
+) -> None:
+    _CLOSE_PACK_SECTIONS[name] = sheets
+
+
+def close_pack_sections() -> list[tuple[str, Callable[[ExportContext], Sequence[Sheet]]]]:
+    discover()
+    return sorted(_CLOSE_PACK_SECTIONS.items())

@@ -27,5 +27,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
     path("", include("billing.urls")),
+    path("", include("billing.urls_finance")),
+    path("", include("billing.urls_backoffice")),
     path("", include("ai_features.urls")),
 ]

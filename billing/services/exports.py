@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import logging
 import os
 import tempfile
@@ -99,10 +100,8 @@ def export_request(
 
 
 def _enqueue(job_id: str) -> None:
-    # By name: services never import tasks.
-    from config.celery import app
-
-    app.send_task("billing.tasks.run_export", args=[job_id])
+    # By module name: services never import tasks statically.
+    importlib.import_module("billing.tasks").run_export.delay(job_id)
 
 
 # --- running ---------------------------------------------------------------------
@@ -293,6 +292,36 @@ def exports_delete_expired(*, now: dt.datetime | None = None) -> int:
         ExportJob.objects.filter(pk=job.pk).update(file="")
         deleted += 1
     return deleted
+
+
+def close_pack_request(*, month_start: dt.datetime, user: User | None = None) -> ExportJob:
+    """The close pack of one month. From the console (`user`: back-office
+    finance, checked) or from beat (no user: the operator's own schedule)."""
+    from billing.periods import month_bounds
+
+    start, end = month_bounds(month_start.year, month_start.month)
+    if end > clock.now():
+        raise InvalidRequest("That month is not over yet.", details={"month": ["not closed"]})
+    if user is not None:
+        return export_request(
+            who=Requester(user=user), kind="close_pack", fmt="zip", start=start, end=end
+        )
+    with transaction.atomic():
+        job = ExportJob.objects.create(kind="close_pack", format="zip", start=start, end=end)
+        AuditEvent.objects.create(
+            action="export.requested", target=str(job.pk), data={"kind": "close_pack"}
+        )
+        job_id = str(job.pk)
+        transaction.on_commit(lambda: _enqueue(job_id), robust=True)
+    return job
+
+
+def close_pack_last_month() -> ExportJob:
+    """Beat, after each month ends: the pack of the month that just closed."""
+    first_of_this_month = (
+        clock.now().astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    )
+    return close_pack_request(month_start=first_of_this_month - dt.timedelta(days=1))
 
 
 def job_progress_data(job: ExportJob) -> dict[str, Any]:
