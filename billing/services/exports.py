@@ -279,6 +279,16 @@ def job_for_download(*, job_id: str, token: str, who: Requester) -> ExportJob:
     return job
 
 
+def visible_jobs(jobs, user):
+    """Hide other people's private exports (account_data) from a job list."""
+    from django.db.models import Q
+
+    from config.exports import all_kinds
+
+    private = [k.kind for k in all_kinds() if k.private]
+    return jobs.exclude(Q(kind__in=private) & ~Q(requested_by=user))
+
+
 # --- retention ---------------------------------------------------------------------
 
 

@@ -93,6 +93,8 @@ def test_through_the_export_jobs_api(client, person, django_capture_on_commit_ca
     client.force_login(other)
     assert client.get(f"/api/v1/exports/{job_id}").status_code == 404
     assert client.get(body["download_url"]).status_code == 404
+    finance_page = client.get("/billing/exports/")
+    assert finance_page.status_code == 200 and job_id not in finance_page.content.decode()
 
 
 def test_the_workspace_scope_is_for_owners(client, person):
