@@ -137,6 +137,26 @@ def erase_workspace(workspace, pseudonym: str) -> None:
     BillingDetails.objects.filter(workspace=workspace).delete()
     _delete_exports(ExportJob.objects.filter(workspace=workspace))
     Subscription.objects.filter(workspace=workspace).update(checkout_url="", checkout_session_id="")
+    _pseudonymize_stripe_customer(workspace, pseudonym)
+
+
+def _pseudonymize_stripe_customer(workspace, pseudonym: str) -> None:
+    """The customer at Stripe loses its name, email, phone and address (issued
+    invoices keep Stripe's own snapshot). A failure aborts the erasure, which the
+    beat task retries; a customer Stripe no longer has is nothing to do."""
+    sub = Subscription.objects.filter(workspace=workspace).first()
+    if sub is None or not sub.stripe_customer_id or not stripe_api.is_configured():
+        return
+    try:
+        stripe_api.client().v1.customers.update(
+            sub.stripe_customer_id,
+            {"name": pseudonym, "email": "", "phone": "", "description": "", "address": ""},
+        )
+    except stripe.InvalidRequestError as exc:
+        if getattr(exc, "http_status", None) != 404:
+            raise stripe_api.StripeFailed() from exc
+    except stripe.StripeError as exc:
+        raise stripe_api.StripeFailed() from exc
 
 
 def purge_retained(workspace) -> None:

@@ -70,3 +70,22 @@ def test_the_helper_and_the_page(billing_team, client):
     assert wanted_recipients([loud.user], "usage_alerts") == ["loud@x.io"]
     assert wanted_recipients([loud.user], "invoices") == []
     assert wanted_recipients([loud.user], "product") == []
+
+
+def test_invoice_emails_follow_the_invoices_preference(billing_team):
+    from billing.models import Invoice
+    from billing.services.invoice_documents import invoice_recipients
+    from config import clock
+
+    workspace, _, _ = billing_team
+    MembershipFactory(workspace=workspace, role="finance", user=UserFactory(email="fin@x.io"))
+    invoice = Invoice.objects.create(
+        workspace=workspace,
+        stripe_invoice_id="in_rcpt",
+        status="paid",
+        currency="usd",
+        total=10,
+        created_at=clock.now(),
+    )
+    # Owners and finance get invoices; the owner who turned them off doesn't.
+    assert invoice_recipients(invoice) == ["fin@x.io"]

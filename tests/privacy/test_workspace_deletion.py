@@ -154,6 +154,8 @@ def test_now_then_erased_after_the_grace_period(team, stripe_tiers, fake_stripe,
         for row in model._default_manager.filter(**{field: workspace.pk}).values():
             text = str(row)
             assert "olga.owner" not in text and "adam.admin" not in text, model._meta.label
+    customer = fake_stripe.client().v1.customers.retrieve(sub.stripe_customer_id)
+    assert customer.name == workspace.name and not customer.email
     # The people themselves still exist (they only lost this workspace).
     assert User.objects.filter(pk__in=[owner.user_id, admin.user_id], is_active=True).count() == 2
 
