@@ -8,7 +8,8 @@ import uuid
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import resolve_api_workspace
-from billing.models_exports import ExportJob
+from billing.models_exports import ExportJob, ExportStatus
 from billing.periods import parse_period
 from billing.services.exports import (
     Requester,
@@ -39,7 +40,7 @@ class ExportRequestInput(serializers.Serializer):
 
 class ExportCreatedOutput(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(["queued", "running", "done", "failed"])
+    status = serializers.ChoiceField(ExportStatus.choices)
     progress = serializers.IntegerField(min_value=0, max_value=100)
 
 
@@ -47,6 +48,23 @@ class ExportOutput(ExportCreatedOutput):
     kind = serializers.CharField()
     download_url = serializers.URLField(required=False)
     expires_at = serializers.DateTimeField(required=False)
+
+
+class ExportErrorBody(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ExportErrorOutput(serializers.Serializer):
+    error = ExportErrorBody()
+
+
+ERRORS = {
+    401: ExportErrorOutput,
+    403: ExportErrorOutput,
+    404: ExportErrorOutput,
+}
 
 
 def _job_in_workspace(request: Request, job_id: str) -> ExportJob:
@@ -72,7 +90,7 @@ class ExportListApi(APIView):
     @extend_schema(
         operation_id="exports_create",
         request=ExportRequestInput,
-        responses={202: ExportCreatedOutput},
+        responses={202: ExportCreatedOutput, 400: ExportErrorOutput, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         data = ExportRequestInput(data=request.data)
@@ -95,7 +113,7 @@ class ExportListApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    @extend_schema(operation_id="exports_retrieve", responses=ExportOutput)
+    @extend_schema(operation_id="exports_retrieve", responses={200: ExportOutput, **ERRORS})
     def get(self, request: Request, job_id: str) -> Response:
         body = job_progress_data(_job_in_workspace(request, job_id))
         if "download_url" in body:
@@ -143,7 +161,12 @@ class ExportDownloadApi(APIView):
 
     @extend_schema(
         operation_id="exports_download",
-        responses={(200, "application/octet-stream"): OpenApiResponse(description="the file")},
+        parameters=[OpenApiParameter("token", str, required=True, description="from download_url")],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+            400: ExportErrorOutput,
+            **ERRORS,
+        },
     )
     def get(self, request: Request, job_id: str):
         token = request.query_params.get("token", "")

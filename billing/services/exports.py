@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import logging
 import os
 import tempfile
@@ -21,6 +20,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, Membership, User, Workspace
 from billing.backoffice import is_backoffice_finance
+from billing.enqueue import enqueue_on_commit
 from billing.models_exports import ExportJob, ExportStatus
 from config import clock
 from config.errors import Forbidden, InvalidRequest, NotFound
@@ -94,14 +94,8 @@ def export_request(
             target=str(job.pk),
             data={"kind": kind, "format": fmt, "filters": job.filters},
         )
-        job_id = str(job.pk)
-        transaction.on_commit(lambda: _enqueue(job_id), robust=True)
+        enqueue_on_commit("run_export", str(job.pk))
     return job
-
-
-def _enqueue(job_id: str) -> None:
-    # By module name: services never import tasks statically.
-    importlib.import_module("billing.tasks").run_export.delay(job_id)
 
 
 # --- running ---------------------------------------------------------------------
@@ -321,8 +315,7 @@ def close_pack_request(*, month_start: dt.datetime, user: User | None = None) ->
         AuditEvent.objects.create(
             action="export.requested", target=str(job.pk), data={"kind": "close_pack"}
         )
-        job_id = str(job.pk)
-        transaction.on_commit(lambda: _enqueue(job_id), robust=True)
+        enqueue_on_commit("run_export", str(job.pk))
     return job
 
 

@@ -406,6 +406,11 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": _crontab(day_of_month="1", hour="2", minute="30"),
     },
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ExportStatusEnum": "billing.models_exports.ExportStatus",
+    "ExportFormatEnum": "config.exports.FORMATS",
+}
 
 # --- Tollgate: privacy (accounts/privacy.py, docs/architecture.md "Privacy") ----------
 # Sessions: allauth.usersessions lists a person's sessions and signs out others;
