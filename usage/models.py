@@ -312,7 +312,9 @@ class ModerationSettings(models.Model):
         default=5, help_text="Suspend a person after this many flags (0: never)"
     )
     log_retention_days = models.PositiveIntegerField(
-        default=30, help_text="Moderation log entries older than this are deleted"
+        default=30,
+        help_text="Excerpts of moderation log entries older than this are blanked "
+        "(the flag and categories stay)",
     )
 
     class Meta:

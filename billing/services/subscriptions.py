@@ -13,6 +13,7 @@ from typing import Any
 import stripe
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import Workspace
 from billing import stripe_api
 from billing.models import Subscription, SubscriptionStatus, Tier
@@ -315,7 +316,7 @@ def subscriptions_refresh_due(*, limit: int = 200) -> int:
     return refreshed
 
 
-def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
+def spend_cap_set(*, workspace: Workspace, cap: Decimal | None, actor=None) -> Subscription:
     """The workspace's own overage cap per period (blank: the tier's default).
     It can only be lowered below the tier's cap, never raised past it."""
     with transaction.atomic():
@@ -331,6 +332,14 @@ def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
                 f"The {tier.name} plan caps overage at {format_money(ceiling, tier.currency)}.",
                 details={"cap": ["above the plan's cap"]},
             )
-        sub.overage_spend_cap = cap
+        old, sub.overage_spend_cap = sub.overage_spend_cap, cap
         sub.save(update_fields=["overage_spend_cap", "updated_at"])
+        audit.record(
+            workspace=workspace,
+            actor=actor,
+            action="billing.spend_cap_changed",
+            target=workspace.name,
+            old=None if old is None else str(old),
+            new=None if cap is None else str(cap),
+        )
     return sub

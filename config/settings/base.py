@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
     "accounts",
     "usage",
     "billing",
@@ -54,6 +55,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "config.errors.ApiErrorMiddleware",
     "accounts.middleware.CurrentWorkspaceMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware_mfa.RequireMfaMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -437,4 +440,31 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "ExportStatusEnum": "billing.models_exports.ExportStatus",
     "ExportFormatEnum": "config.exports.FORMATS",
+}
+
+# --- Tollgate: privacy (accounts/privacy.py, docs/architecture.md "Privacy") ----------
+# Sessions: allauth.usersessions lists a person's sessions and signs out others;
+# tracking keeps each session's last-seen time and IP up to date.
+USERSESSIONS_TRACK_ACTIVITY = True
+# Days between an owner deleting a workspace and its content being erased (undo meanwhile).
+TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS = env.int(
+    "TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS", default=14
+)
+# Invoices, credit notes, consent records and the ledger's money figures of a
+# deleted workspace are kept (pseudonymized) this long: records of account.
+TOLLGATE_LEGAL_RETENTION_YEARS = env.int("TOLLGATE_LEGAL_RETENTION_YEARS", default=10)
+# Prompts and answers (chats, summaries, extractions, documents): kept until deleted
+# unless this is set (operator-wide) or a workspace chooses fewer days.
+TOLLGATE_CONTENT_RETENTION_DAYS = env.int("TOLLGATE_CONTENT_RETENTION_DAYS", default=None)
+# Moderation log excerpts: ModerationSettings.log_retention_days (admin, default 30).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "accounts-enforce-retention": {
+        "task": "accounts.tasks.enforce_retention",
+        "schedule": 3600.0,
+    },
+    "accounts-delete-due-workspaces": {
+        "task": "accounts.tasks.delete_due_workspaces",
+        "schedule": 900.0,
+    },
 }
