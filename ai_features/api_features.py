@@ -62,14 +62,21 @@ _error = inline_serializer(
 _errors = {
     400: OpenApiResponse(_error, "invalid_request (details name the fields)"),
     401: OpenApiResponse(_error, "authentication_required / invalid_api_key"),
-    402: OpenApiResponse(_error, "quota_exceeded / spend_cap_reached"),
+    402: OpenApiResponse(
+        _error,
+        "quota_exceeded / spend_cap_reached / payment_overdue (details: status, billing_url)",
+    ),
     403: OpenApiResponse(_error, "forbidden (feature not in plan) / workspace_suspended"),
     413: OpenApiResponse(_error, "payload_too_large"),
     415: OpenApiResponse(_error, "unsupported_media_type"),
     422: OpenApiResponse(_error, "content_flagged"),
     429: OpenApiResponse(_error, "rate_limited"),
     502: OpenApiResponse(_error, "upstream_error"),
-    503: OpenApiResponse(_error, "upstream_unavailable / service_unavailable (Retry-After)"),
+    503: OpenApiResponse(
+        _error,
+        "upstream_unavailable (also: the operator paused calls at its upstream budget) "
+        "/ service_unavailable (Retry-After)",
+    ),
     504: OpenApiResponse(_error, "upstream_timeout"),
 }
 _field = inline_serializer(

@@ -34,6 +34,8 @@ class ExportRequestInput(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS)
     start = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     end = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    # account_data only: "me" (default, the caller's own data) or "workspace" (owners).
+    scope = serializers.ChoiceField(["me", "workspace"], required=False)
 
 
 class ExportCreatedOutput(serializers.Serializer):
@@ -75,6 +77,8 @@ def _job_in_workspace(request: Request, job_id: str) -> ExportJob:
         raise NotFound()
     entry = get_kind(job.kind)
     mine = job.requested_by_id == request.user.pk
+    if entry is not None and entry.private and not mine:
+        raise NotFound()  # someone's personal data: theirs alone
     if not mine and not request.membership.can(entry.perm if entry else "export_invoices"):
         raise NotFound()
     return job
@@ -101,6 +105,7 @@ class ExportListApi(APIView):
             fmt=values["format"],
             start=start,
             end=end,
+            filters={"scope": values["scope"]} if values.get("scope") else None,
         )
         return Response(
             {"id": str(job.pk), "status": job.status, "progress": job.progress}, status=202

@@ -244,3 +244,5 @@ register(
     writer=_close_pack_writer,
     description="Register, lines, credit notes, payments and a summary per currency.",
 )
+
+from billing import export_kinds_economics  # noqa: E402,F401  (margin + close pack sections)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from billing import operator_settings
 from billing.limits import forget_admitted_limits, forget_cached_tiers
-from billing.models import Subscription, Tier
+from billing.models import DunningState, EconomicsSettings, Subscription, Tier
 
 
 @receiver(post_save, sender=Tier)
@@ -17,4 +18,14 @@ def _tier_changed(sender, **kwargs) -> None:
 
 @receiver(post_save, sender=Subscription)
 def _subscription_changed(sender, instance: Subscription, **kwargs) -> None:
+    forget_admitted_limits(instance.workspace_id)
+
+
+@receiver(post_save, sender=EconomicsSettings)
+def _economics_settings_changed(sender, **kwargs) -> None:
+    operator_settings.forget()
+
+
+@receiver(post_save, sender=DunningState)
+def _dunning_changed(sender, instance: DunningState, **kwargs) -> None:
     forget_admitted_limits(instance.workspace_id)

@@ -19,7 +19,7 @@ from billing import selectors_finance as fin
 from billing.forms_exports import ExportForm, PeriodFilterForm
 from billing.models_exports import ExportJob
 from billing.models_invoices import CreditNote
-from billing.services.exports import Requester, download_url, export_request
+from billing.services.exports import Requester, download_url, export_request, visible_jobs
 from config.errors import ApiError
 from config.exports import all_kinds
 
@@ -108,7 +108,9 @@ def exports(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Export started. It appears below when it is ready.")
             return redirect(f"{reverse('finance:exports')}?started={job.pk}")
-    jobs = ExportJob.objects.for_workspace(request.workspace).select_related("requested_by")
+    jobs = visible_jobs(
+        ExportJob.objects.for_workspace(request.workspace), request.user
+    ).select_related("requested_by")
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -121,7 +123,9 @@ def exports(request: HttpRequest) -> HttpResponse:
 @finance_page(Perm.EXPORT_INVOICES)
 def export_row(request: HttpRequest, job_id) -> HttpResponse:
     """One job's row, polled by htmx until it is done or failed."""
-    job = get_object_or_404(ExportJob.objects.for_workspace(request.workspace), pk=job_id)
+    job = get_object_or_404(
+        visible_jobs(ExportJob.objects.for_workspace(request.workspace), request.user), pk=job_id
+    )
     return render(
         request,
         "billing/finance/_export_row.html",

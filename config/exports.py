@@ -84,6 +84,8 @@ class ExportKind:
     writer: Callable[[ExportContext, IO[bytes]], None] | None = None
     count: Callable[[ExportContext], int] | None = None
     description: str = ""
+    # Personal exports (account_data): only the person who asked sees the job and file.
+    private: bool = False
 
     def allows_workspace(self) -> bool:
         return self.scope in (Scope.WORKSPACE, Scope.BOTH)
@@ -107,6 +109,7 @@ def register(
     writer: Callable[[ExportContext, IO[bytes]], None] | None = None,
     count: Callable[[ExportContext], int] | None = None,
     description: str = "",
+    private: bool = False,
 ) -> ExportKind:
     """Add (or replace, on reload) an export kind. Exactly one of `sheets`
     (tabular: csv/xlsx) or `writer` (anything else, e.g. zip) is required."""
@@ -127,6 +130,7 @@ def register(
         writer=writer,
         count=count,
         description=description,
+        private=private,
     )
     _REGISTRY[kind] = entry
     return entry

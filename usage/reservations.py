@@ -251,6 +251,7 @@ def reserve(
     screens before it reserves), so the reservation row says so itself — a
     crash after it is charged by `release_stale`, never lost."""
     limits = get_workspace_limits(caller.workspace)
+    limits.ensure_access()  # dunning / upstream backstop (billing's provider decides)
     ensure_feature_allowed(feature, limits)
     prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits)

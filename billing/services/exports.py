@@ -268,7 +268,19 @@ def job_for_download(*, job_id: str, token: str, who: Requester) -> ExportJob:
         perm = entry.perm if entry else "export_invoices"
         if who.membership is None or not who.membership.can(perm):
             raise NotFound()
+        if entry is not None and entry.private and job.requested_by_id != who.user.pk:
+            raise NotFound()
     return job
+
+
+def visible_jobs(jobs, user):
+    """Hide other people's private exports (account_data) from a job list."""
+    from django.db.models import Q
+
+    from config.exports import all_kinds
+
+    private = [k.kind for k in all_kinds() if k.private]
+    return jobs.exclude(Q(kind__in=private) & ~Q(requested_by=user))
 
 
 # --- retention ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import stripe
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import Workspace
 from billing import stripe_api
 from billing.models import Subscription, SubscriptionStatus, Tier
@@ -235,6 +236,9 @@ def subscription_sync(
             return sub  # an older, ended subscription: the current one wins
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -252,6 +256,9 @@ def subscription_cancel(*, workspace: Workspace, at_period_end: bool = True) -> 
             raise StripeFailed() from exc
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -287,6 +294,9 @@ def subscription_downgrade(*, workspace: Workspace, tier: Tier) -> Subscription:
         sub.scheduled_tier, sub.scheduled_from = tier, sub.current_period_end
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -306,7 +316,7 @@ def subscriptions_refresh_due(*, limit: int = 200) -> int:
     return refreshed
 
 
-def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
+def spend_cap_set(*, workspace: Workspace, cap: Decimal | None, actor=None) -> Subscription:
     """The workspace's own overage cap per period (blank: the tier's default).
     It can only be lowered below the tier's cap, never raised past it."""
     with transaction.atomic():
@@ -322,6 +332,14 @@ def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
                 f"The {tier.name} plan caps overage at {format_money(ceiling, tier.currency)}.",
                 details={"cap": ["above the plan's cap"]},
             )
-        sub.overage_spend_cap = cap
+        old, sub.overage_spend_cap = sub.overage_spend_cap, cap
         sub.save(update_fields=["overage_spend_cap", "updated_at"])
+        audit.record(
+            workspace=workspace,
+            actor=actor,
+            action="billing.spend_cap_changed",
+            target=workspace.name,
+            old=None if old is None else str(old),
+            new=None if cap is None else str(cap),
+        )
     return sub

@@ -21,6 +21,7 @@ from decimal import Decimal
 import stripe
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import Membership, Workspace
 from accounts.roles import Perm
 from billing import stripe_api
@@ -197,7 +198,7 @@ def _validate_acceptance(accept_terms: bool, terms_version: str) -> None:
 def _record(
     *, sub: Subscription, membership: Membership, quote: Quote, channel: str, ip, user_agent
 ) -> ConsentRecord:
-    return ConsentRecord.objects.create(
+    record = ConsentRecord.objects.create(
         workspace=sub.workspace,
         workspace_name=sub.workspace.name,
         user=membership.user,
@@ -216,6 +217,16 @@ def _record(
         ip_address=ip or None,
         user_agent=(user_agent or "")[:500],
     )
+    audit.record(
+        workspace=sub.workspace,
+        actor=membership.user,
+        action="consent.recorded",
+        target=f"{quote.from_tier or 'Free'} → {quote.to_tier}",
+        consent_id=record.pk,
+        price_shown=str(record.price_shown),
+        terms_version=record.terms_version,
+    )
+    return record
 
 
 def _change_stripe_subscription(sub: Subscription, quote: Quote):
