@@ -181,7 +181,7 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "kind", "period_start", "created_at"]
 
 
-from billing import (
+from billing import (  # noqa: E402  (each room's admin registers itself on import)
     admin_economics,  # noqa: F401  (operator economics)
     admin_exports,  # noqa: F401  (export jobs, read-only)
 )
