@@ -41,7 +41,7 @@ from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.reservations import Hold, reserve, settle
-from usage.tokens import count_message_tokens
+from usage.tokens import count_message_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
@@ -156,6 +156,9 @@ class _Call:
     touch_key: bool = False
     screen_log: ModerationLog | None = None
     started: float = 0.0
+    # Stop (see `_stop`): the consumer closed a stream before its end.
+    stop_requested: bool = False
+    upstream_open: bool = False
 
     @property
     def estimate(self) -> int:
@@ -442,6 +445,10 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     usage = None
     upstream_id = ""
     finish = None
+    if call.stop_requested:  # stopped before the request went out: nothing used
+        await _record_stopped(call, text="", usage=TokenUsage(0, 0, 0), upstream_request_id="")
+        return
+    call.upstream_open = True
     try:
         async for chunk in get_upstream().chat_stream(
             model=call.model,
@@ -456,7 +463,14 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
             if chunk.delta:
                 parts.append(chunk.delta)
                 queue.put_nowait(chunk.delta)
+        call.upstream_open = False
     except BaseException as error:
+        call.upstream_open = False
+        if call.stop_requested and isinstance(error, asyncio.CancelledError):
+            await _record_stopped(
+                call, text="".join(parts), usage=usage, upstream_request_id=upstream_id
+            )
+            return
         # Tokens were consumed if anything came back: charge the reservation.
         await _record_failure(call, error, consumed=bool(parts or usage))
         if isinstance(error, ApiError):
@@ -506,14 +520,70 @@ async def stream(
         streamed=True,
     )
     queue: asyncio.Queue = asyncio.Queue()
-    _keep_alive(_pump(call, queue))
-    while True:
-        item = await queue.get()
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    pump = _keep_alive(_pump(call, queue))
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not pump.done():
+            await _stop(call, pump)
+
+
+# --- Stop ------------------------------------------------------------------------
+# A consumer that closes the stream early (the chat's Stop button) ends the
+# upstream generation: we close the upstream stream and charge what was
+# produced — the upstream's usage if it already arrived, else the prompt
+# estimate plus a tokenizer count of the text received, flagged
+# "stopped_estimated". The event's status is `stopped`.
+
+
+async def _stop(call: _Call, pump: asyncio.Task) -> None:
+    """Stop the call and wait until it is recorded (so the caller can read it)."""
+    call.stop_requested = True
+    if call.upstream_open:
+        pump.cancel()  # raises inside the upstream read; chat_stream closes the stream
+    try:
+        await asyncio.shield(pump)
+    except asyncio.CancelledError:
+        await pump  # we were cancelled too (client gone): still wait for the record
+
+
+async def _record_stopped(
+    call: _Call, *, text: str, usage: TokenUsage | None, upstream_request_id: str
+) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # the cancellation was our own Stop: settle normally
+    flag = ""
+    if usage is None:
+        usage = TokenUsage(call.input_estimate, 0, count_tokens(text, call.model))
+        flag = "stopped_estimated: stopped before the upstream reported usage; tokenizer count."
+    event = _event(
+        call,
+        status=EventStatus.STOPPED,
+        usage=usage,
+        upstream_request_id=upstream_request_id,
+        flag_reason=flag,
+    )
+    hook = call.on_recorded
+    try:
+        await run_db(
+            settle,
+            hold=call.hold,
+            event=event,
+            moderation=call.screen_log,
+            on_recorded=(lambda e: hook(e, text)) if hook else None,
+        )
+    except Exception:
+        logger.exception("could not settle stopped call %s", call.request_id)
+    _keep_alive(
+        ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
+    )
 
 
 async def drain_in_flight(timeout: float = 10.0) -> None:

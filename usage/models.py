@@ -196,6 +196,7 @@ class EventStatus(models.TextChoices):
     ERROR = "error", "Upstream error (not charged)"
     REFUSED = "refused", "Refused by moderation (not charged)"
     CANCELLED = "cancelled", "Cancelled before the upstream answered"
+    STOPPED = "stopped", "Stopped by the caller (what was produced is charged)"
 
 
 class UsageEvent(models.Model):
