@@ -343,7 +343,10 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
         await _shielded(upstream.aclose())
         await _shielded(
             run_db(
-                _cancel_streamed_turn, conversation=conversation, messages=opened, title=title_before
+                _cancel_streamed_turn,
+                conversation=conversation,
+                messages=opened,
+                title=title_before,
             )
         )
         raise
