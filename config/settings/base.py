@@ -103,6 +103,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery logs through the LOGGING below (one format on the console).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth --------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -197,8 +199,17 @@ LOGGING = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
+        # bin/run's console: one readable line per record, same as uvicorn's there.
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"no_4xx_tracebacks": {"()": "config.logfilters.No4xxTracebacks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("LOG_FORMAT", default="json"),
+            "filters": ["no_4xx_tracebacks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
