@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
             ],
+            "builtins": ["config.formatting"],
         },
     },
 ]
