@@ -47,6 +47,7 @@ class WorkspaceLimits:
     features: frozenset[str] | None = None  # None: every feature
     next_plan: str | None = None  # slug of the next tier up
     upgrade_url: str = "/billing/upgrade/"
+    monthly_price: Decimal = Decimal("0")  # the plan's fee, shown beside the tokens
 
     def allows_feature(self, slug: str) -> bool:
         return self.features is None or slug in self.features

@@ -225,6 +225,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # --- Tollgate: accounts -------------------------------------------------------
+# Where customers write for help: linked from error pages and emails.
+TOLLGATE_SUPPORT_EMAIL = env("TOLLGATE_SUPPORT_EMAIL", default="support@tollgate.local")
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
 TOLLGATE_INVITATIONS_PER_HOUR = env.int("TOLLGATE_INVITATIONS_PER_HOUR", default=30)
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
