@@ -54,7 +54,7 @@ def workspace_page(feature_slug: str | None = None):
                     request,
                     "ai_features/not_allowed.html",
                     {
-                        "reason": f"Your role in this workspace ({role}) can't run AI features.",
+                        "reason": f"Your role in this workspace, {role}, can't run AI features.",
                         "ask_perm": Perm.MANAGE_MEMBERS,
                     },
                     status=403,

@@ -22,7 +22,8 @@ def _membership(request: HttpRequest, perm: str):
     if request.membership is None:
         raise Http404("No workspace")
     if not request.membership.can(perm):
-        raise PermissionDenied(f"This page is for people who may: {Perm(perm).label.lower()}.")
+        label = Perm(perm).label
+        raise PermissionDenied(f"This page is for people who may {label[0].lower()}{label[1:]}.")
     return request.membership
 
 

@@ -83,9 +83,7 @@ def test_member_sees_only_their_own(ledger, feature_member, api_client):
     assert "member" not in {key for key, _l, _r in ctx["breakdowns"]}
     rows = list(
         csv.DictReader(
-            io.StringIO(
-                api_client(feature_member.user).get("/usage/export.csv").content.decode()
-            )
+            io.StringIO(api_client(feature_member.user).get("/usage/export.csv").content.decode())
         )
     )
     assert {r["member"] for r in rows} == {feature_member.user.email}
