@@ -4,16 +4,13 @@ views get the workspace once per request from `request.workspace`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import models
-
-if TYPE_CHECKING:
-    from accounts.models import Workspace
 
 
 class WorkspaceQuerySet(models.QuerySet):
-    def for_workspace(self, workspace: Workspace) -> WorkspaceQuerySet:
+    # The workspace is any model instance (accounts.models.Workspace): the wall
+    # stands below the models that use it and names none of them.
+    def for_workspace(self, workspace: models.Model) -> WorkspaceQuerySet:
         if workspace is None:
             raise ValueError("for_workspace() needs a workspace: refusing an unscoped read")
         return self.filter(workspace=workspace)

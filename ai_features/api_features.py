@@ -1,7 +1,11 @@
-"""API for extract, chat and documents (API.md "Feature calls").
+"""The feature API (API.md "Feature calls"): summaries, extractions, chats,
+documents, and any registered feature by slug.
 
-Endpoints that call the upstream are async (adrf) so a long wait doesn't pin
-a worker; everything goes through `usage.metering`. Reads and small writes are
+Endpoints that call the model are async (adrf) so a long wait doesn't pin a
+worker, and each is the same short walk: read the input (a saved or uploaded
+document becomes its text), let the feature validate it, claim the
+`Idempotency-Key`, and call the feature's use case, which goes through the
+registry's runner (`ai_features.runs`) to the meter. Reads and small writes are
 plain DRF views. Tenancy: `IsWorkspaceMember` resolves the workspace; private
 objects are looked up with the workspace AND the person, so anyone else's
 conversation or document is a 404."""
@@ -9,6 +13,8 @@ conversation or document is a 404."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from adrf.views import APIView as AsyncAPIView
 from django.http import StreamingHttpResponse
@@ -16,12 +22,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
-from ai_features.models_features import Conversation
+from ai_features.features import summarize
+from ai_features.models_features import Conversation, Document
 from ai_features.registry import all_features, ensure_allowed, get_feature
 from ai_features.runs import run_feature
 from config.errors import InvalidRequest
@@ -128,6 +136,36 @@ class FeatureView:
     required_perm = Perm.USE_FEATURES
 
 
+@dataclass(frozen=True)
+class FeatureInput:
+    """A feature call's body; a saved document (`document_id`) or an uploaded
+    file (`document`) has become its `text`."""
+
+    data: dict[str, Any]
+    source_name: str = ""
+    document: Document | None = field(default=None, compare=False)
+
+
+async def feature_input(request) -> FeatureInput:
+    data = body(request)
+    if data.get("document_id") not in (None, ""):
+        document = await run_db(
+            library.get_document,
+            workspace=request.workspace,
+            user=request.user,
+            pk=data["document_id"],
+        )
+        return FeatureInput({**data, "text": document.text}, document.name, document)
+    upload = request.FILES.get("document")
+    if upload is not None:
+        from ai_features.documents import extract_text
+
+        # Parsing a PDF or DOCX is CPU work: keep it off the event loop.
+        parsed = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
+        return FeatureInput({**data, "text": parsed.text}, parsed.filename)
+    return FeatureInput(data)
+
+
 # --- the registry -------------------------------------------------------------------
 
 
@@ -177,7 +215,6 @@ class FeatureRunView(FeatureView, AsyncAPIView):
         from usage.idempotency import Outcome, fingerprint_of, run_idempotent
 
         feature = _runnable(slug)
-        await run_db(ensure_allowed, feature, request.workspace)
         data = body(request)
         value = feature.validate(data)
         caller = caller_for(request)
@@ -212,6 +249,92 @@ def _runnable(slug: str):
     if slug == "chat":  # conversations have their own resource
         raise NotFound("Chat works on conversations: use /api/v1/chats.")
     return feature
+
+
+# --- summarize -------------------------------------------------------------------
+
+_summary = inline_serializer(
+    "Summary",
+    {
+        "id": serializers.UUIDField(),
+        "summary": serializers.CharField(),
+        "model": serializers.CharField(),
+        "usage": _usage,
+    },
+)
+_summary_options = {
+    "length": serializers.ChoiceField(list(summarize.LENGTH_TOKENS), default="medium"),
+    "format": serializers.ChoiceField(list(summarize.FORMATS), default="paragraph"),
+}
+
+
+class SummariesView(FeatureView, AsyncAPIView):
+    # Forms too: the contract's multipart `document`, and plain form posts.
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="summaries_create",
+        summary="Summarize text or a document (metered)",
+        description=(
+            "JSON `{text, length, format}`, or multipart with `document` (a .txt/.md/.pdf/"
+            ".docx file) or `document_id` (an uploaded document). Text up to "
+            "TOLLGATE_MAX_INPUT_CHARS characters (200,000 by default). Send "
+            "`Idempotency-Key` to make retries safe."
+        ),
+        request={
+            "application/json": inline_serializer(
+                "SummaryRequest",
+                {
+                    "text": serializers.CharField(required=False),
+                    "document_id": serializers.IntegerField(required=False),
+                    **_summary_options,
+                },
+            ),
+            "multipart/form-data": inline_serializer(
+                "SummaryUpload",
+                {
+                    "document": serializers.FileField(required=False),
+                    "text": serializers.CharField(required=False),
+                    "document_id": serializers.IntegerField(required=False),
+                    **_summary_options,
+                },
+            ),
+        },
+        responses={201: _summary, **_errors},
+    )
+    async def post(self, request):
+        from usage.idempotency import Outcome, run_idempotent
+
+        source = await feature_input(request)
+        value = get_feature(summarize.SLUG).validate(source.data)
+        caller = caller_for(request)
+
+        async def produce(claim):
+            summary = await summarize.summary_run(
+                caller=caller, value=value, source=source.source_name, claim=claim
+            )
+            return Outcome(201, summary.as_api(), summary.request_id)
+
+        outcome = await run_idempotent(
+            request=request,
+            workspace_id=caller.workspace.pk,
+            fingerprint=summarize.fingerprint(value),
+            produce=produce,
+        )
+        return outcome_response(outcome)
+
+
+class SummaryDetailView(FeatureView, APIView):
+    @extend_schema(
+        operation_id="summaries_retrieve",
+        summary="A summary made in your workspace",
+        responses={200: _summary, 404: OpenApiResponse(_error, "not_found")},
+    )
+    def get(self, request, pk):
+        summary = summarize.get_summary(workspace=request.workspace, pk=pk)
+        response = Response(summary.as_api(full=True))
+        response["X-Request-Id"] = summary.request_id
+        return response
 
 
 # --- extract ---------------------------------------------------------------------
@@ -252,30 +375,16 @@ class ExtractionsView(FeatureView, AsyncAPIView):
     async def post(self, request):
         from usage.idempotency import run_idempotent
 
-        await run_db(ensure_allowed, "extract", request.workspace)
-        data = body(request)
-        document, source_name = None, ""
-        upload = request.FILES.get("document")
-        if data.get("document_id") not in (None, ""):
-            document = await run_db(
-                library.get_document,
-                workspace=request.workspace,
-                user=request.user,
-                pk=data["document_id"],
-            )
-        elif upload is not None:
-            from ai_features.documents import extract_text
-
-            parsed = await asyncio.get_running_loop().run_in_executor(None, extract_text, upload)
-            data = {**data, "text": parsed.text}
-            source_name = parsed.filename
-        value = extractions.extract_input(data=data, document=document)
+        source = await feature_input(request)
+        value = extractions.extract_input(data=source.data)
         caller = caller_for(request)
         outcome = await run_idempotent(
             request=request,
             workspace_id=caller.workspace.pk,
-            fingerprint=extractions.fingerprint(value, document),
-            produce=lambda claim: _extract(caller, value, document, source_name, claim),
+            fingerprint=extractions.fingerprint(value, source.document),
+            produce=lambda claim: _extract(
+                caller, value, source.document, source.source_name, claim
+            ),
         )
         return outcome_response(outcome)
 
@@ -406,8 +515,10 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
             "With `stream: true` the response is `text/event-stream`: `delta` events "
             "(`{text}`), one `usage` event, then `done` (`{id, status, omitted_messages, "
             "title}`); the request id is in `X-Request-Id`. Errors before the answer starts are "
-            "ordinary JSON errors; a failure mid-answer sends an `error` event before "
-            "`usage` and `done`. Closing the connection stops the answer; the tokens "
+            "ordinary JSON errors (a timeout before the first token: 504 upstream_timeout); "
+            "a failure mid-answer ends the stream with one `error` event and nothing after "
+            "it. `Idempotency-Key` replays a finished answer as the same events. "
+            "Closing the connection stops the answer; the tokens "
             "already used are still recorded. Earlier messages that don't fit the "
             "model's context are left out (`omitted_messages`)."
         ),
@@ -418,7 +529,6 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
         responses={200: _message, **_errors, 404: OpenApiResponse(_error, "not_found")},
     )
     async def post(self, request, pk):
-        await run_db(ensure_allowed, "chat", request.workspace)
         turn = get_feature("chat").validate(body(request))
         conversation = await run_db(
             conversations.get_conversation, workspace=request.workspace, user=request.user, pk=pk
@@ -434,14 +544,57 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
                 produce=lambda claim: _reply(caller, conversation, turn, claim),
             )
             return outcome_response(outcome)
+        return await _stream_reply(request, caller, conversation, turn)
+
+
+async def _stream_reply(request, caller, conversation, turn):
+    """Streamed chat honours Idempotency-Key too: the answer is stored with its
+    charge, and a retry replays it as the same event stream (no second call)."""
+    from usage.idempotency import Outcome, begin, fingerprint_of, release
+
+    claim = await begin(
+        request=request,
+        workspace_id=caller.workspace.pk,
+        fingerprint=fingerprint_of("chat", conversation.pk, turn.content, "stream"),
+    )
+    if isinstance(claim, Outcome):
+        return _replayed_stream(claim)
+    try:
         started = await conversations.chat_reply_stream(
-            caller=caller, conversation=conversation, turn=turn
+            caller=caller, conversation=conversation, turn=turn, claim=claim
         )
-        response = StreamingHttpResponse(started.events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
-        response["X-Request-Id"] = started.request_id
-        return response
+    except Exception:
+        await release(claim)
+        raise
+    return _event_stream(started.events, started.request_id)
+
+
+def _replayed_stream(outcome) -> StreamingHttpResponse:
+    answer = outcome.body or {}
+
+    async def events():
+        yield conversations.sse("delta", {"text": answer.get("content", "")})
+        yield conversations.sse("usage", answer.get("usage") or {})
+        yield conversations.sse(
+            "done",
+            {
+                "id": answer.get("id"),
+                "status": answer.get("status"),
+                "omitted_messages": answer.get("omitted_messages", 0),
+            },
+        )
+
+    response = _event_stream(events(), outcome.request_id)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _event_stream(events, request_id: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
+    response["X-Request-Id"] = request_id
+    return response
 
 
 async def _reply(caller, conversation, turn, claim):

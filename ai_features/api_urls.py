@@ -1,10 +1,10 @@
 from django.urls import path
 
-from ai_features import api, api_features
+from ai_features import api_features
 
 urlpatterns: list = [
-    path("summaries", api.summaries, name="api-summaries"),
-    path("summaries/<str:summary_id>", api.summary_detail, name="api-summary-detail"),
+    path("summaries", api_features.SummariesView.as_view(), name="api-summaries"),
+    path("summaries/<str:pk>", api_features.SummaryDetailView.as_view(), name="api-summary-detail"),
     path("features", api_features.FeaturesView.as_view(), name="api-features"),
     path(
         "features/<slug:slug>/runs", api_features.FeatureRunView.as_view(), name="api-feature-run"

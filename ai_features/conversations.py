@@ -1,12 +1,14 @@
 """Chat conversations: private to the person who started them (another member
 of the same workspace gets 404), saved history, streamed answers.
 
-A streamed answer is consumed from `usage.metering.stream`. Stop = the client
-closes the connection (the Stop button aborts the request; Django cancels us):
-we close the meter's stream, which ends the upstream generation and records
-what was produced (event status `stopped`); the question and the partial answer
-stay in the conversation, as a `stopped` message carrying the recorded tokens —
-also when Stop comes before the first token."""
+Every answer is one walk through the registry's runner (`ai_features.runs`):
+`run_feature` for a whole answer, `stream_feature` (the meter's stream) for a
+streamed one. Stop = the client closes the connection (the Stop button aborts
+the request; Django cancels us): we close the meter's stream, which ends the
+upstream generation and records what was produced (event status `stopped`);
+the question and the partial answer stay in the conversation, as a `stopped`
+message carrying the recorded tokens — also when Stop comes before the first
+token."""
 
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
-from ai_features.features.chat import Chat, ChatTurn
+from ai_features.features.chat import Chat, ChatTurn, FittedHistory
 from ai_features.models_features import Conversation, Message
 from ai_features.registry import get_feature
-from ai_features.runs import check_allowed, new_request_id
+from ai_features.runs import check_allowed, new_request_id, run_feature, stream_feature
 from config import clock
-from config.errors import ApiError, InvalidRequest, NotFound
+from config.errors import ApiError, InvalidRequest, NotFound, UpstreamError, to_api_error
 from usage.dbpool import run_db
 
 logger = logging.getLogger(__name__)
@@ -185,8 +187,10 @@ def _cancel_streamed_turn(
     Conversation.objects.filter(pk=conversation.pk).update(title=title)
 
 
-def _record_usage_on(message_id: int):
-    """`on_recorded` for the meter: runs in the transaction that charges the call."""
+def _record_usage_on(message_id: int, claim=None):
+    """`on_recorded` for the meter: runs in the transaction that charges the call.
+    Given an Idempotency-Key claim, the finished answer is stored with the
+    charge, so a retry replays it (also after the client went away)."""
 
     def record(event, _text: str = "") -> None:
         Message.objects.filter(pk=message_id).update(
@@ -194,6 +198,13 @@ def _record_usage_on(message_id: int):
             cached_input_tokens=event.cached_input_tokens,
             output_tokens=event.output_tokens,
         )
+        if claim is not None and claim.key is not None:
+            message = Message.objects.get(pk=message_id)
+            answer = message_as_dict(message) | {
+                "content": _text,
+                "status": Message.Status.COMPLETE,
+            }
+            claim.store(status=200, body=answer, request_id=event.request_id)
 
     return record
 
@@ -239,11 +250,9 @@ def _usage_dict(usage) -> dict[str, int]:
 async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn, claim=None) -> Message:
     """Answer in one piece (stream: false). Both messages (and the idempotent
     response, given a claim) are saved in the transaction that charges the call."""
-    from usage import metering
-
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
 
-    def store(event, text: str) -> Message:
+    def store(event, text: str, _usage, _attempts) -> Message:
         _save_user_message(conversation=conversation, content=turn.content)
         message = _save_assistant_message(
             conversation=conversation,
@@ -258,17 +267,15 @@ async def chat_reply(*, caller, conversation: Conversation, turn: ChatTurn, clai
             claim.store(status=200, body=message_as_dict(message), request_id=event.request_id)
         return message
 
-    completion = await metering.complete(
+    run = await run_feature(
         caller=caller,
-        feature=prep.feature.slug,
-        messages=prep.messages,
-        max_output_tokens=prep.feature.max_output_tokens,
-        model=prep.feature.model,
+        feature=prep.feature,
+        value=FittedHistory(prep.messages, prep.omitted),
         request_id=prep.request_id,
         moderation_text=turn.content,
-        on_recorded=store,
+        store=store,
     )
-    return completion.record
+    return run.record
 
 
 def message_as_dict(message: Message) -> dict:
@@ -300,23 +307,22 @@ class ChatStream:
     events: AsyncIterator[bytes]
 
 
-async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTurn) -> ChatStream:
-    from usage import metering
+async def chat_reply_stream(
+    *, caller, conversation: Conversation, turn: ChatTurn, claim=None
+) -> ChatStream:
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
     title_before = conversation.title
     opened = await run_db(
         _open_streamed_turn, conversation=conversation, content=turn.content, prep=prep
     )
-    upstream = metering.stream(
+    upstream = stream_feature(
         caller=caller,
-        feature=prep.feature.slug,
-        messages=prep.messages,
-        max_output_tokens=prep.feature.max_output_tokens,
-        model=prep.feature.model,
+        feature=prep.feature,
+        value=FittedHistory(prep.messages, prep.omitted),
         request_id=prep.request_id,
         moderation_text=turn.content,
-        on_recorded=_record_usage_on(opened[1].pk),
+        on_recorded=_record_usage_on(opened[1].pk, claim),
     )
     # Quota, caps, rate limits, moderation and connection errors surface here,
     # before a 200 is sent: answer them as ordinary JSON errors.
@@ -353,11 +359,18 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
     return ChatStream(
         request_id=prep.request_id,
         omitted=prep.omitted,
-        events=_relay(upstream, first, prep, opened, conversation.title),
+        events=_relay(upstream, first, prep, opened, conversation.title, claim),
     )
 
 
-async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Message], title: str):
+async def _relay(
+    upstream,
+    first,
+    prep: PreparedTurn,
+    opened: tuple[Message, Message],
+    title: str,
+    claim=None,
+):
     user_message, placeholder = opened
     parts: list[str] = []
     completion = None
@@ -379,6 +392,9 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
         status = Message.Status.COMPLETE
     except ApiError as exc:  # the upstream broke mid-answer
         status, error = Message.Status.FAILED, exc
+    except Exception as exc:  # never let a failure escape the response mid-stream
+        logger.exception("chat stream %s failed", prep.request_id)
+        status, error = Message.Status.FAILED, to_api_error(exc) or UpstreamError()
     finally:
         # On Stop (the client went away: Django cancels us) closing the meter's
         # stream ends the upstream call and records what was produced onto the
@@ -395,7 +411,14 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
             )
         )
     if error is not None:
+        # API.md: a stream that fails after it started ends with ONE error event,
+        # and nothing after it. The message keeps status "failed".
+        if claim is not None:
+            from usage.idempotency import release
+
+            await _shielded(release(claim))
         yield sse("error", error.as_dict())
+        return
     yield sse("usage", message.usage_dict())
     yield sse(
         "done",

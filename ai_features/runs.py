@@ -1,18 +1,28 @@
-"""Run a registered feature once through the meter — the only way features
-reach the upstream (`usage.metering`). A malformed answer is asked for again
-as many times as the feature declares; every attempt is metered on its own
-(each is a separate upstream call with its own usage event)."""
+"""The registry's runner: the one way a feature call reaches the model.
+
+Every metered call — a summary, an extraction, a chat message, any registered
+feature — walks the same way: its use case hands the feature and its validated
+input here; the runner asks the feature for the prompt, the output limit and the
+answer's shape, and passes them to the meter (`usage.metering`); the feature's
+result is stored by the use case's `store` inside the transaction that charges
+the call. `run_feature` waits for the whole answer (a malformed one is asked for
+again as many times as the feature declares, each attempt metered on its own);
+`stream_feature` hands the meter's stream on piece by piece.
+
+The plan's allow-list is checked once, by the meter's reservation (in the
+transaction that holds the tokens); the runner words that refusal with the
+registry's sentence and upgrade link (`FeatureNotAllowed`)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ai_features.registry import Feature, MalformedAnswer, ensure_allowed
-from config.errors import UpstreamError
+from config.errors import Forbidden, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +54,21 @@ class FeatureRun:
 
 
 async def check_allowed(feature: Feature | str, workspace) -> Feature:
+    """Ask before doing work a refusal would waste (chat saves the turn first)."""
     from usage.dbpool import run_db
 
     return await run_db(ensure_allowed, feature, workspace)
+
+
+async def _worded(refusal: Forbidden, feature: Feature, workspace) -> Exception:
+    """The meter refused the feature for the plan: say so in the registry's words."""
+    if refusal.details.get("feature") != feature.slug:
+        return refusal  # another refusal (role, suspension): as it is
+    try:
+        await check_allowed(feature, workspace)
+    except Forbidden as worded:
+        return worded
+    return refusal
 
 
 @dataclass(frozen=True)
@@ -80,7 +102,6 @@ async def run_feature(
     becomes `run.record`."""
     from usage import metering
 
-    await check_allowed(feature, caller.workspace)
     base_id = request_id or new_request_id()
     run = FeatureRun(result=None, model=feature.model, request_id=base_id)
 
@@ -95,17 +116,20 @@ async def run_feature(
 
     for attempt in range(feature.answer_retries + 1):
         attempt_id = base_id if attempt == 0 else f"{base_id}-retry{attempt}"
-        completion = await metering.complete(
-            caller=caller,
-            feature=feature.slug,
-            messages=feature.build_messages(value),
-            max_output_tokens=feature.output_limit(value),
-            model=feature.model,
-            response_format=feature.response_format(value),
-            request_id=attempt_id,
-            moderation_text=moderation_text,
-            on_recorded=on_recorded,
-        )
+        try:
+            completion = await metering.complete(
+                caller=caller,
+                feature=feature.slug,
+                messages=feature.build_messages(value),
+                max_output_tokens=feature.output_limit(value),
+                model=feature.model,
+                response_format=feature.response_format(value),
+                request_id=attempt_id,
+                moderation_text=moderation_text,
+                on_recorded=on_recorded,
+            )
+        except Forbidden as refusal:
+            raise await _worded(refusal, feature, caller.workspace) from None
         run.completions.append(completion)
         if isinstance(completion.record, _Malformed):
             logger.warning(
@@ -129,4 +153,30 @@ async def run_feature(
             "request_ids": [c.request_id for c in run.completions],
             "usage": run.usage(),
         },
+    )
+
+
+def stream_feature(
+    *,
+    caller,
+    feature: Feature,
+    value: Any,
+    request_id: str | None = None,
+    moderation_text: str | None = None,
+    on_recorded: Callable[[Any, str], Any] | None = None,
+) -> AsyncIterator[Any]:
+    """The streamed walk: the meter's stream (text pieces, then the Completion),
+    handed on as it is, so closing it (Stop) ends the call and records what was produced.
+    `on_recorded(event, text)` runs in the charging transaction."""
+    from usage import metering
+
+    return metering.stream(
+        caller=caller,
+        feature=feature.slug,
+        messages=feature.build_messages(value),
+        max_output_tokens=feature.output_limit(value),
+        model=feature.model,
+        request_id=request_id,
+        moderation_text=moderation_text,
+        on_recorded=on_recorded,
     )

@@ -5,8 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from ai_features.models import Summary
-from ai_features.summarize import FORMATS, LENGTH_TOKENS
+from ai_features.features.summarize import FORMATS, LENGTH_TOKENS, recent_summaries
 
 
 @login_required
@@ -14,7 +13,7 @@ def summarize(request: HttpRequest) -> HttpResponse:
     """The page; the form posts to `POST /api/v1/summaries` (one metered path)."""
     if request.workspace is None:
         return redirect("accounts:workspace_switch")
-    recent = Summary.objects.for_workspace(request.workspace).filter(user=request.user)[:5]
+    recent = recent_summaries(workspace=request.workspace, user=request.user)
     return render(
         request,
         "ai_features/summarize.html",

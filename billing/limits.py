@@ -1,6 +1,6 @@
 """Billing's answer to the meter's one question (usage/limits.py): what may this
-workspace do right now? Also the meter's `usage_recorded(event)` hook, which
-runs inside the transaction that records a usage event."""
+workspace do right now? Reads only: what happens when usage is recorded or a
+quota refused is written by `billing.services.usage_hooks` (limits read, hooks write)."""
 
 from __future__ import annotations
 
@@ -147,20 +147,3 @@ def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     _admitted_limits[workspace_id] = (time.monotonic() + ADMITTED_LIMITS_SECONDS, limits)
     return limits
-
-
-def usage_recorded(event) -> None:
-    """Called by the meter inside the transaction that records `event`: queue
-    metered overage for Stripe and send usage alerts."""
-    from billing.services.usage_hooks import on_usage_recorded
-
-    on_usage_recorded(event)
-
-
-def quota_exceeded(workspace: Workspace, limits: WorkspaceLimits) -> None:
-    """A call was refused with 402 quota_exceeded: tell the owners and admins,
-    once per period and plan, and show the banner. (Called by billing's response
-    watcher, billing.middleware; the meter may call it directly as well.)"""
-    from billing.services.usage_hooks import on_quota_exceeded
-
-    on_quota_exceeded(workspace.pk, limits)

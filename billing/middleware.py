@@ -1,5 +1,5 @@
 """Notices quota refusals on their way out: a 402 quota_exceeded answer (from
-any feature endpoint, page or API) triggers billing.limits.quota_exceeded for
+any feature endpoint, page or API) triggers billing.services.usage_hooks.on_quota_exceeded for
 the caller's workspace — the owners' and admins' one email of the period and
 the banner. Cheap for every other response: it only looks at status 402."""
 
@@ -59,9 +59,10 @@ def _is_quota_refusal(response: HttpResponse) -> bool:
 def _notice(request: HttpRequest) -> None:
     workspace = _workspace(request)
     if workspace is not None:
-        from billing.limits import quota_exceeded, workspace_limits
+        from billing.limits import workspace_limits
+        from billing.services.usage_hooks import on_quota_exceeded
 
         try:
-            quota_exceeded(workspace, workspace_limits(workspace))
+            on_quota_exceeded(workspace.pk, workspace_limits(workspace))
         except Exception:  # a notice must never break the answer
             logger.exception("quota notice failed")

@@ -270,6 +270,10 @@ def run(env: dict[str, str], host: str, port: int, procs: list, began: float) ->
                     str(port),
                     "--log-config",
                     str(uvicorn_log_config()),
+                    # SIGTERM: finish requests in flight for up to 20 s, then the
+                    # meter drains its background calls (config/lifespan.py).
+                    "--timeout-graceful-shutdown",
+                    "20",
                 ],
                 env,
             )

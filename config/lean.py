@@ -31,7 +31,7 @@ from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 
-from usage.apikeys import parse_bearer
+from config.bearer import parse_bearer
 
 # ai_features' API (ai_features/api_urls.py): the metered endpoints and their reads.
 LEAN_PATH_PREFIXES = (
@@ -46,6 +46,7 @@ LEAN_PATH_PREFIXES = (
 LEAN_MIDDLEWARE = [
     "config.lean.InlinePrometheusBefore",
     "config.lean.InlineSecurity",
+    "config.inputguard.InputGuardMiddleware",  # async-native: no thread hop
     "config.lean.InlineCommon",
     "config.lean.InlineXFrameOptions",
     "config.errors.ApiErrorMiddleware",  # process_exception only: no hop per request

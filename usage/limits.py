@@ -6,13 +6,12 @@ the setting `TOLLGATE_LIMITS_PROVIDER` (a dotted path to a function
 answers from settings. The feature registry asks the same function which
 features are enabled.
 
-A provider module may also define `usage_recorded(event)`; the meter calls it
-inside the transaction that records a usage event (billing uses it to queue
-metered overage for Stripe)."""
+The setting `TOLLGATE_USAGE_RECORDED_HOOK` may name a function `(event) -> None`;
+the meter calls it inside the transaction that records a usage event (billing
+uses it to queue metered overage for Stripe and usage alerts)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -96,7 +95,5 @@ def get_workspace_limits(workspace: Workspace) -> WorkspaceLimits:
 
 
 def notify_usage_recorded(event) -> None:
-    module = importlib.import_module(settings.TOLLGATE_LIMITS_PROVIDER.rsplit(".", 1)[0])
-    hook = getattr(module, "usage_recorded", None)
-    if hook is not None:
-        hook(event)
+    if settings.TOLLGATE_USAGE_RECORDED_HOOK:
+        import_string(settings.TOLLGATE_USAGE_RECORDED_HOOK)(event)

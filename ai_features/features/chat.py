@@ -96,5 +96,12 @@ class Chat(Feature):
         kept.reverse()
         return FittedHistory(messages=[system, *kept], omitted=len(history) - len(kept))
 
-    def build_messages(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+    def build_messages(self, value: FittedHistory | list[dict[str, str]]) -> list[dict[str, str]]:
+        """The history as fitted by `fit_history` (conversations fit it once, to
+        tell the page what was left out), or a raw history to fit now."""
+        if isinstance(value, FittedHistory):
+            return value.messages
         return self.fit_history(value).messages
+
+    def parse(self, text: str, value: Any) -> str:
+        return text  # the answer as written (streamed answers are kept as sent)

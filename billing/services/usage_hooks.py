@@ -1,4 +1,7 @@
-"""Runs inside the meter's recording transaction (usage.limits.notify_usage_recorded),
+"""The meter's write hooks into billing (limits read, hooks write).
+
+`on_usage_recorded` is TOLLGATE_USAGE_RECORDED_HOOK: it runs inside the meter's
+recording transaction (usage.limits.notify_usage_recorded),
 where the meter holds the workspace's counter row locked, so the counter read
 here already includes this event and concurrent events for the workspace wait.
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from billing.enqueue import enqueue_on_commit
 from billing.limits import admitted_limits, subscription_for
 from billing.models import BillingNotice, OverageReport, Subscription
 from billing.selectors import used_tokens
@@ -22,8 +26,6 @@ def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
 
 
 def _queue_overage(event, tokens: int, limits) -> None:
-    from billing.tasks import send_overage_report
-
     sub = subscription_for(event.workspace_id)
     if sub is None or not sub.stripe_customer_id:
         return
@@ -34,7 +36,7 @@ def _queue_overage(event, tokens: int, limits) -> None:
         stripe_customer_id=sub.stripe_customer_id,
         period_start=limits.period_start,
     )
-    transaction.on_commit(lambda: send_overage_report.delay(report.pk), robust=True)
+    enqueue_on_commit("send_overage_report", report.pk)
 
 
 def claim_notice(*, workspace_id: int, kind: str, period_start) -> bool:
@@ -55,10 +57,7 @@ def exhausted_kind(limits) -> str:
 
 
 def _queue_alert(workspace_id: int, threshold: int, limits) -> None:
-    from billing.tasks import send_usage_alert
-
-    args = (workspace_id, threshold, limits.period_start.isoformat())
-    transaction.on_commit(lambda: send_usage_alert.delay(*args), robust=True)
+    enqueue_on_commit("send_usage_alert", workspace_id, threshold, limits.period_start.isoformat())
 
 
 def on_quota_exceeded(workspace_id: int, limits) -> None:

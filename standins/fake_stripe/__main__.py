@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,23 @@ from pathlib import Path
 
 from . import persist
 from .server import FakeStripe
+
+
+def account_from_env() -> dict:
+    """The operator's public details for invoice PDFs, from the same variables the
+    Django settings read (TOLLGATE_OPERATOR_*); the defaults match settings/base.py."""
+    from .finance import operator_account
+
+    env = os.environ.get
+    return operator_account(
+        name=env("TOLLGATE_OPERATOR_LEGAL_NAME", "Tollgate Demo Ltd"),
+        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin").split(
+            "\\n"
+        ),
+        country=env("TOLLGATE_OPERATOR_COUNTRY", "DE"),
+        tax_id=env("TOLLGATE_OPERATOR_TAX_ID", "DE136695976"),
+        email=env("TOLLGATE_OPERATOR_EMAIL", "billing@tollgate.local"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         saver = persist.Saver(fake.state, args.state_file).start()
         if restored:
             print(f"==> fake Stripe: state restored from {args.state_file}", flush=True)
+    fake.configure_account(**account_from_env())
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)
     fake.start()
