@@ -229,7 +229,7 @@ def test_stopping_a_stream_records_the_tokens_consumed(
     while time.monotonic() < deadline:
         message = Message.objects.filter(role="assistant").first()
         event = UsageEvent.objects.filter(request_id=request_id).first()
-        if message and event and message.total_tokens:
+        if message and event and message.total_tokens and message.status != "streaming":
             break
         time.sleep(0.1)
     assert message.status == "stopped"
