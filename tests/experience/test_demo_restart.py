@@ -88,6 +88,7 @@ def test_a_paid_plan_survives_a_restart_of_the_demo_stripe(
         page.get_by_role("button", name="Pay $29.00").click(timeout=60_000)  # waits for webhooks
         page.wait_for_url(f"{metered}/billing/**", timeout=60_000)
         expect(page.get_by_test_id("plan-name")).to_have_text("Pro")
+        expect(page.get_by_test_id("flash-messages")).to_contain_text("Payment received")
 
         # The run command restarts: the fake Stripe stops and comes back.
         _stop(stripe)
