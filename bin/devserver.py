@@ -3,7 +3,8 @@ Stripe when no OPENAI_API_KEY / STRIPE_SECRET_KEY is set). Ctrl-C stops them all
 
 A restart with nothing to do is quick: the side servers start while the
 database starts, migrations run only when some are unapplied (one Django start
-for migrate + seed, `prepare_run`), and web, worker and beat start together.
+for migrate + seed, `prepare_run`, beside the start when nothing changed), and
+the web server starts first; worker and beat follow as soon as it answers.
 The demo Stripe keeps its state in var/demo-stripe.json and listens on a fixed
 port (PORT + 1, or DEMO_STRIPE_PORT), so paid plans and invoice links survive
 a restart."""
@@ -126,19 +127,25 @@ def setup_fingerprint(env: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def prepare(env: dict[str, str], procs: list) -> subprocess.Popen | None:
-    """Migrate (only if needed) and seed, in one Django start. When nothing changed
-    since the last run, this runs beside web/worker/beat instead of before them."""
+PREPARE = [PY, "manage.py", "prepare_run"]
+
+
+def prepare(env: dict[str, str]) -> bool:
+    """Migrate (only if needed) and seed, in one Django start, before the servers.
+    False when nothing changed since the last run: then it runs later, beside them."""
     marker = VAR / "setup.sha256"
     fingerprint = setup_fingerprint(env)
-    args = [PY, "manage.py", "prepare_run"]
     if marker.exists() and marker.read_text() == fingerprint:
-        # Checked again (and the seed refreshed) beside the start, at a lower priority.
-        return subprocess.Popen(args, cwd=ROOT, env=env, preexec_fn=lambda: os.nice(10))
+        return False
     marker.unlink(missing_ok=True)
-    subprocess.run(args, cwd=ROOT, env=env, check=True)
+    subprocess.run(PREPARE, cwd=ROOT, env=env, check=True)
     marker.write_text(fingerprint)
-    return None
+    return True
+
+
+def prepare_beside(env: dict[str, str]) -> subprocess.Popen:
+    """The same check and seed refresh, at a lower priority, once the site answers."""
+    return subprocess.Popen(PREPARE, cwd=ROOT, env=env, preexec_fn=lambda: os.nice(10))
 
 
 def wait_until(procs, port: int, timeout: float = 60) -> None:
@@ -173,6 +180,9 @@ def supervise(procs: list[tuple[str, subprocess.Popen]], setup: subprocess.Popen
         say("Ctrl-C: stopping web, worker, beat and the local services…")
         return 0
     finally:
+        if setup is not None and setup.poll() is None:
+            setup.terminate()  # the background check: before its database goes away
+            setup.wait(timeout=10)
         for _, p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -252,7 +262,7 @@ def run(env: dict[str, str], host: str, port: int, procs: list, began: float) ->
             )
             say(f"DEMO PAYMENTS: fake Stripe at {env['STRIPE_API_BASE']} (no real charges)")
         try:
-            background_setup = prepare(env, procs)
+            prepared = prepare(env)
         except subprocess.CalledProcessError:
             say("setting up the database failed (see above); stopping")
             return 1
@@ -278,11 +288,14 @@ def run(env: dict[str, str], host: str, port: int, procs: list, began: float) ->
                 env,
             )
         )
+        # The web server gets the CPU first (what the person waits for); the
+        # worker and beat start as soon as it answers (tasks wait in Redis).
+        wait_until(procs, port)
+        background_setup = None if prepared else prepare_beside(env)
         celery = [PY, "-m", "celery", "-A", "config", "--quiet"]
         procs.append(start("worker", [*celery, "worker", "--pool=solo", "-l", "INFO"], env))
         beat_schedule = str(VAR / "celerybeat")
         procs.append(start("beat", [*celery, "beat", "-l", "INFO", "-s", beat_schedule], env))
-        wait_until(procs, port)
         print(
             f"\n==> Tollgate is running at {env['TOLLGATE_SITE_URL']}/ "
             f"(ready in {time.monotonic() - began:.1f}s)\n"
