@@ -69,7 +69,7 @@ _errors = {
     422: OpenApiResponse(_error, "content_flagged"),
     429: OpenApiResponse(_error, "rate_limited"),
     502: OpenApiResponse(_error, "upstream_error"),
-    503: OpenApiResponse(_error, "upstream_unavailable"),
+    503: OpenApiResponse(_error, "upstream_unavailable / service_unavailable (Retry-After)"),
     504: OpenApiResponse(_error, "upstream_timeout"),
 }
 _field = inline_serializer(
