@@ -4,6 +4,7 @@ through the same templates folder). Every mail goes out as text + HTML."""
 from __future__ import annotations
 
 import logging
+from html import unescape
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -27,7 +28,8 @@ class EmailNotSent(ApiError):
 
 def send_templated(*, prefix: str, to: str, context: dict) -> None:
     context = {"site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"{prefix}_subject.txt", context).split())
+    # Plain text: never HTML-escaped (a workspace called "Tom & Jerry's").
+    subject = unescape(" ".join(render_to_string(f"{prefix}_subject.txt", context).split()))
     text = render_to_string(f"{prefix}_message.txt", context).strip()
     html = render_to_string(f"{prefix}_message.html", context)
     message = EmailMultiAlternatives(
@@ -110,3 +112,17 @@ def send_export_ready(*, user: User, subject) -> None:
         )
     except Exception:  # the export is done; the page shows it even if the mail fails
         logger.exception("export-ready email failed for user %s", user.pk)
+
+
+def send_workspace_suspended(*, workspace, to: str) -> None:
+    base = settings.SITE_URL.rstrip("/")
+    send_templated(
+        prefix="accounts/email/workspace_suspended",
+        to=to,
+        context={
+            "workspace_name": workspace.name,
+            "reason": workspace.suspended_reason,
+            "billing_url": base + reverse("billing:overview"),
+            "support_email": settings.TOLLGATE_SUPPORT_EMAIL,
+        },
+    )

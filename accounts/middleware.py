@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
+from accounts.roles import Perm
 from accounts.selectors import SESSION_WORKSPACE_KEY, membership_for
 from config.errors import WorkspaceSuspended, error_response, is_api_request
 
@@ -16,6 +17,9 @@ SUSPENSION_EXEMPT_PREFIXES = ("/accounts/logout/", "/static/", "/healthz", "/rea
 # When only the current workspace is suspended, its members may still switch to
 # another workspace they belong to: nothing of the suspended one is reachable.
 WORKSPACE_SWITCH_PATHS = ("/workspaces/", "/workspaces/switch/")
+# A suspended workspace can still pay and see its invoices (DESIGN.md): billing
+# pages stay open to those of its members whose role sees billing.
+BILLING_PREFIXES = ("/billing/",)
 
 
 def suspension_reason(request: HttpRequest) -> str | None:
@@ -48,8 +52,17 @@ def suspended_response(request: HttpRequest, reason: str):
         not request.user.is_suspended
         and request.user.memberships.filter(workspace__is_suspended=False).exists()
     )
-    return render(
-        request, "accounts/suspended.html", {"reason": reason, "may_switch": may_switch}, status=403
+    context = {"reason": reason, "may_switch": may_switch, "may_bill": _may_bill(request)}
+    return render(request, "accounts/suspended.html", context, status=403)
+
+
+def _may_bill(request: HttpRequest) -> bool:
+    """Only the workspace is suspended (not the person) and their role sees billing."""
+    membership = getattr(request, "membership", None)
+    return (
+        not request.user.is_suspended
+        and membership is not None
+        and membership.can(Perm.VIEW_BILLING)
     )
 
 
@@ -68,6 +81,8 @@ class CurrentWorkspaceMiddleware(MiddlewareMixin):
         if request.path.startswith(SUSPENSION_EXEMPT_PREFIXES):
             return None
         if not request.user.is_suspended and request.path in WORKSPACE_SWITCH_PATHS:
+            return None
+        if request.path.startswith(BILLING_PREFIXES) and _may_bill(request):
             return None
         reason = suspension_reason(request)
         if reason and not owner_may_pass_suspension(request):

@@ -334,11 +334,11 @@ class SummariesView(FeatureView, AsyncAPIView):
 class SummaryDetailView(FeatureView, APIView):
     @extend_schema(
         operation_id="summaries_retrieve",
-        summary="A summary made in your workspace",
+        summary="One of your summaries (private: another member gets 404)",
         responses={200: _summary, 404: OpenApiResponse(_error, "not_found")},
     )
     def get(self, request, pk):
-        summary = summarize.get_summary(workspace=request.workspace, pk=pk)
+        summary = summarize.get_summary(workspace=request.workspace, user=request.user, pk=pk)
         response = Response(summary.as_api(full=True))
         response["X-Request-Id"] = summary.request_id
         return response

@@ -166,7 +166,7 @@ def stream_feature(
     on_recorded: Callable[[Any, str], Any] | None = None,
 ) -> AsyncIterator[Any]:
     """The streamed walk: the meter's stream (text pieces, then the Completion),
-    handed on as it is so closing it still drains and records the call.
+    handed on as it is, so closing it (Stop) ends the call and records what was produced.
     `on_recorded(event, text)` runs in the charging transaction."""
     from usage import metering
 

@@ -13,7 +13,7 @@ DEMO_TIERS = [
     {
         "slug": "free",
         "name": "Free",
-        "description": "Try every feature. No card needed.",
+        "description": "Try Summarize and Extract. No card needed (Chat comes with Pro).",
         "monthly_price": Decimal("0"),
         "included_tokens": 20_000,
         "rpm_limit": 20,

@@ -132,6 +132,7 @@ def limits_for_tier(
         features=frozenset(tier.features or ()),
         next_plan=next_tier.slug if next_tier else None,
         upgrade_url=upgrade_url(next_tier),
+        monthly_price=tier.monthly_price,
     )
 
 

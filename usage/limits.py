@@ -65,6 +65,7 @@ class WorkspaceLimits:
     next_plan: str | None = None  # slug of the next tier up
     upgrade_url: str = "/billing/upgrade/"
     refusal: AccessRefusal | None = None  # set: every feature call is refused
+    monthly_price: Decimal = Decimal("0")  # the plan's fee, shown beside the tokens
 
     def ensure_access(self) -> None:
         if self.refusal is not None:

@@ -47,7 +47,7 @@ from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
 from usage.reservations import Hold, ensure_feature_allowed, no_hold, reserve, settle
-from usage.tokens import count_message_tokens, count_response_format_tokens
+from usage.tokens import count_message_tokens, count_response_format_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,9 @@ class _Call:
     touch_key: bool = False
     screen_log: ModerationLog | None = None
     started: float = 0.0
+    # Stop (see `_stop`): the consumer closed a stream before its end.
+    stop_requested: bool = False
+    upstream_open: bool = False
 
     @property
     def estimate(self) -> int:
@@ -556,6 +559,10 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     usage = None
     upstream_id = ""
     finish = None
+    if call.stop_requested:  # stopped before the request went out: nothing used
+        await _record_stopped(call, text="", usage=TokenUsage(0, 0, 0), upstream_request_id="")
+        return
+    call.upstream_open = True
     try:
         async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
             async for chunk in get_upstream().chat_stream(
@@ -572,7 +579,14 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
                     delta = scrub(chunk.delta)
                     parts.append(delta)
                     queue.put_nowait(delta)
+        call.upstream_open = False
     except BaseException as error:
+        call.upstream_open = False
+        if call.stop_requested and isinstance(error, asyncio.CancelledError):
+            await _record_stopped(
+                call, text="".join(parts), usage=usage, upstream_request_id=upstream_id
+            )
+            return
         # Tokens were consumed if anything came back: charge the reported usage,
         # else the reservation.
         await _record_failure(call, error, consumed=bool(parts or usage), usage=usage)
@@ -609,7 +623,8 @@ async def stream(
 ) -> AsyncIterator[str | Completion]:
     """Yields text deltas, then one final Completion. Refusals (quota, rate
     limit, moderation) raise at the first iteration, before any text. If the
-    consumer stops early, the upstream is still read to the end and recorded."""
+    consumer closes the stream early (Stop), the upstream stream is closed and
+    what was produced is recorded before the close returns (see `_stop`)."""
     call = _prepare(
         caller=caller,
         feature=feature,
@@ -623,14 +638,66 @@ async def stream(
         streamed=True,
     )
     queue: asyncio.Queue = asyncio.Queue()
-    _keep_alive(_pump(call, queue))
-    while True:
-        item = await queue.get()
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    pump = _keep_alive(_pump(call, queue))
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not pump.done():
+            await _stop(call, pump)
+
+
+# --- Stop ------------------------------------------------------------------------
+# A consumer that closes the stream early (the chat's Stop button) ends the
+# upstream generation: we close the upstream stream and charge what was
+# produced — the upstream's usage if it already arrived, else the prompt
+# estimate plus a tokenizer count of the text received, flagged
+# "stopped_estimated". The event's status is `stopped`.
+
+
+async def _stop(call: _Call, pump: asyncio.Task) -> None:
+    """Stop the call and wait until it is recorded (so the caller can read it)."""
+    call.stop_requested = True
+    if call.upstream_open:
+        pump.cancel()  # raises inside the upstream read; chat_stream closes the stream
+    try:
+        await asyncio.shield(pump)
+    except asyncio.CancelledError:
+        await pump  # we were cancelled too (client gone): still wait for the record
+
+
+async def _record_stopped(
+    call: _Call, *, text: str, usage: TokenUsage | None, upstream_request_id: str
+) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # the cancellation was our own Stop: settle normally
+    flag = ""
+    if usage is None:
+        usage = TokenUsage(call.input_estimate, 0, count_tokens(text, call.model))
+        flag = "stopped_estimated: stopped before the upstream reported usage; tokenizer count."
+    event = _event(
+        call,
+        status=EventStatus.STOPPED,
+        usage=usage,
+        upstream_request_id=upstream_request_id,
+        flag_reason=flag,
+    )
+    hook = call.on_recorded
+    try:
+        await _settle(call, event, on_recorded=(lambda e: hook(e, text)) if hook else None)
+    except ServiceUnavailable:
+        pass  # journaled
+    except Exception:
+        logger.exception("could not settle stopped call %s", call.request_id)
+    _keep_alive(
+        ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
+    )
 
 
 async def drain_in_flight(timeout: float = 10.0) -> None:

@@ -208,6 +208,7 @@ class EventStatus(models.TextChoices):
     REFUSED = "refused", "Refused by moderation (not charged)"
     CANCELLED = "cancelled", "Cancelled before the upstream answered"
     UNSETTLED = "unsettled", "Unsettled (sent, never settled: reservation charged, to reconcile)"
+    STOPPED = "stopped", "Stopped by the caller (what was produced is charged)"
 
 
 class UsageEvent(models.Model):

@@ -41,7 +41,12 @@ def notify_usage_alert(*, workspace: Workspace, threshold: int, usage) -> int:
     limits = usage.limits
     exhausted = threshold >= 100 and limits.overage_policy == "stop"
     upgrade_url = settings.SITE_URL.rstrip("/") + limits.upgrade_url
-    if exhausted:
+    if exhausted and usage.used < limits.included_tokens:
+        # Refused before the last token: one request didn't fit in what was left.
+        subject = (
+            f"{workspace.name} is out of tokens for its next request — upgrade needs your consent"
+        )
+    elif exhausted:
         subject = f"{workspace.name} has used all included tokens — upgrade needs your consent"
     else:
         subject = f"{workspace.name} has used {threshold}% of its included tokens"

@@ -156,6 +156,7 @@ def upgrade_quote(
         included_tokens=to_tier.included_tokens,
         amount_due_now=amount,
         metered_note=_metered_note(to_tier),
+        new_period=via_checkout,
     )
     return Quote(
         from_tier=current,
