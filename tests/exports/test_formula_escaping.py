@@ -33,9 +33,10 @@ def test_usage_csv_escapes_a_hostile_key_name(client, make_member, workspace, ma
         created_at=clock.now(),
     )
     client.force_login(owner.user)
-    response = client.get("/usage/dashboard/export.csv")
+    response = client.get("/usage/export.csv")
     assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert rows[0]["key"] == "'" + HOSTILE
     assert rows[0]["model"] == "'+cmd" and rows[0]["request_id"] == "'@req-1"
     assert rows[0]["total_tokens"] == "10"
