@@ -40,13 +40,27 @@ from config.errors import (
     to_api_error,
 )
 from config.textguard import scrub
-from usage import journal, moderation, ratelimit
+from usage import journal, moderation, ratelimit, redis_client
 from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
-from usage.limits import WorkspaceLimits, get_workspace_limits
+from usage.limits import (
+    WorkspaceLimits,
+    cached_limits,
+    get_workspace_limits,
+    remember_limits,
+    version_keys,
+)
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
-from usage.reservations import Hold, ensure_feature_allowed, no_hold, reserve, settle
+from usage.redis_client import async_redis
+from usage.reservations import (
+    Hold,
+    ensure_feature_allowed,
+    member_cap_key,
+    no_hold,
+    reserve,
+    settle,
+)
 from usage.tokens import count_message_tokens, count_response_format_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
 
@@ -124,25 +138,47 @@ async def authenticate(request) -> Caller:
 
 # --- the call -----------------------------------------------------------------------
 
-_limits_cache: dict[int, tuple[float, WorkspaceLimits]] = {}
 
-
-async def _rate_limits(workspace: Workspace) -> WorkspaceLimits:
-    """Workspace limits for the Redis check, cached briefly (the reservation
-    re-reads them fresh, so quotas never depend on this cache)."""
-    cached = _limits_cache.get(workspace.pk)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    limits = await run_db(get_workspace_limits, workspace)
-    _remember_limits(workspace.pk, limits)
+async def _limits_for_rate_check(workspace: Workspace) -> WorkspaceLimits:
+    """The workspace's limits as this process last read them (their RPM/TPM feed
+    the rate-limit script); on a cold cache, read with their version first."""
+    limits = cached_limits(workspace.pk)
+    if limits is None:
+        version = await _read_version(workspace.pk)
+        limits = await run_db(get_workspace_limits, workspace)
+        remember_limits(workspace.pk, version, limits)
     return limits
 
 
-def _remember_limits(workspace_id: int, limits: WorkspaceLimits) -> None:
-    _limits_cache[workspace_id] = (
-        time.monotonic() + settings.TOLLGATE_LIMITS_CACHE_SECONDS,
-        limits,
-    )
+async def _current_limits(workspace: Workspace, version: tuple) -> WorkspaceLimits:
+    """The limits to reserve under: the cached ones only if read under the
+    version Redis holds now (an upgrade applies on the very next call)."""
+    limits = cached_limits(workspace.pk, version)
+    if limits is None:
+        limits = await run_db(get_workspace_limits, workspace)
+        remember_limits(workspace.pk, version, limits)
+    return limits
+
+
+def _UNVOUCHED() -> tuple:
+    return (object(),)  # equal to no other version
+
+
+async def _read_version(workspace_id: int) -> tuple:
+    """The limits' version now; a version matching nothing when Redis is away
+    (then every call re-reads its limits: nothing can vouch for a cached entry)."""
+    if not redis_client.is_down():
+        try:
+            return tuple(_text(v) for v in await async_redis().mget(version_keys(workspace_id)))
+        except redis_client.UNAVAILABLE:
+            redis_client.mark_down()
+    return _UNVOUCHED()
+
+
+def _text(value) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value or None
 
 
 @dataclass
@@ -224,9 +260,11 @@ async def _admit(call: _Call) -> None:
     if not _accepting:
         raise ServiceUnavailable("This server is restarting. Retry in a moment.")
     caller = call.caller
-    limits = await _rate_limits(caller.workspace)
+    workspace_id = caller.workspace.pk
+    limits = await _limits_for_rate_check(caller.workspace)
     # Refusals that need no model come before the screen (reserve re-checks fresh).
     ensure_feature_allowed(call.feature, limits)
+    limits.ensure_access()  # unpaid / upstream backstop: refused before any upstream call
     call.rate_limits = ratelimit.limits_for(
         workspace_id=caller.workspace.pk,
         key=caller.api_key,
@@ -239,8 +277,15 @@ async def _admit(call: _Call) -> None:
         call.rate_limits,
         touch=f"tg:apikey-touched:{key.pk}" if key is not None else None,
         touch_seconds=settings.TOLLGATE_KEY_TOUCH_SECONDS,
+        # Same round trip: the limits' version and the member's cap.
+        read=(*version_keys(workspace_id), member_cap_key(caller.membership.pk)),
     )
     call.window, call.touch_key = admitted.window, admitted.touched
+    if admitted.values:
+        *version, member_cap_raw = admitted.values
+    else:  # without Redis (local limiter) nothing was read
+        version, member_cap_raw = _UNVOUCHED(), None
+    limits = await _current_limits(caller.workspace, tuple(version))
     call.started = time.monotonic()
     await _screen(call)
     call.hold = await run_db(
@@ -252,15 +297,16 @@ async def _admit(call: _Call) -> None:
         request_id=call.request_id,
         input_tokens=call.input_estimate,
         sent=True,
+        limits=limits,
+        member_cap_raw=member_cap_raw,
     )
-    _remember_limits(caller.workspace.pk, call.hold.limits)
 
 
 async def _screen(call: _Call) -> None:
     screen = moderation.cached_settings() or await run_db(moderation.current_settings)
     if not moderation.screening_enabled(screen):
         return
-    result = await get_upstream().moderate(text=call.moderation_text)
+    result = await moderation.screen(call.moderation_text)
     call.screen_log = moderation.log_entry(
         caller=call.caller, request_id=call.request_id, text=call.moderation_text, result=result
     )
