@@ -136,6 +136,16 @@ class FeatureView:
     required_perm = Perm.USE_FEATURES
 
 
+class MeteredView(FeatureView, AsyncAPIView):
+    """A feature call: async, and its API key looked up on the event loop."""
+
+    async def async_dispatch(self, request, *args, **kwargs):
+        from usage.authentication import aresolve_key
+
+        await aresolve_key(request)
+        return await super().async_dispatch(request, *args, **kwargs)
+
+
 @dataclass(frozen=True)
 class FeatureInput:
     """A feature call's body; a saved document (`document_id`) or an uploaded
@@ -196,7 +206,7 @@ class FeaturesView(APIView):
         )
 
 
-class FeatureRunView(FeatureView, AsyncAPIView):
+class FeatureRunView(MeteredView):
     """Any registered feature, by slug: what makes a new feature module usable
     over the API without writing an endpoint for it."""
 
@@ -268,7 +278,7 @@ _summary_options = {
 }
 
 
-class SummariesView(FeatureView, AsyncAPIView):
+class SummariesView(MeteredView):
     # Forms too: the contract's multipart `document`, and plain form posts.
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
@@ -340,7 +350,7 @@ class SummaryDetailView(FeatureView, APIView):
 # --- extract ---------------------------------------------------------------------
 
 
-class ExtractionsView(FeatureView, AsyncAPIView):
+class ExtractionsView(MeteredView):
     @extend_schema(
         operation_id="extractions_create",
         summary="Extract typed fields from text or a document",
@@ -506,7 +516,7 @@ class ChatDetailView(FeatureView, APIView):
         return Response(status=204)
 
 
-class ChatMessagesView(FeatureView, AsyncAPIView):
+class ChatMessagesView(MeteredView):
     @extend_schema(
         operation_id="chats_messages_create",
         summary="Send a message and get the answer",

@@ -1,7 +1,8 @@
 """The ONE path to the upstream model (DESIGN.md "The request path").
 
-    authenticate → rate limit (Redis) → estimate → reserve (PostgreSQL, one
-    transaction) → moderation → upstream → record the event and settle
+    caller (authenticated by the API view) → rate limit (Redis) → estimate →
+    reserve (PostgreSQL, one transaction) → moderation → upstream → record the
+    event and settle
 
 `complete` and `stream` run the whole call in their own asyncio task: when the
 HTTP client goes away, the call still finishes, is recorded and settles.
@@ -20,22 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
-from accounts.roles import Perm
 from config import clock
 from config.errors import (
     ApiError,
-    AuthenticationRequired,
     ContentFlagged,
-    Forbidden,
-    InvalidApiKey,
     UpstreamError,
-    WorkspaceSuspended,
 )
 from usage import moderation, ratelimit
-from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
@@ -72,46 +66,6 @@ class Completion:
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
-
-
-# --- authenticate -------------------------------------------------------------
-
-
-def _enforce_csrf(request) -> None:
-    """Session-authenticated POSTs need a CSRF token (API keys don't)."""
-    check = CsrfViewMiddleware(lambda req: None)
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:
-        raise Forbidden("CSRF check failed. Reload the page and try again.")
-
-
-async def authenticate(request) -> Caller:
-    header = request.headers.get("Authorization")
-    if header:
-        secret = parse_bearer(header)
-        if secret is None:
-            raise InvalidApiKey("Send your key as `Authorization: Bearer tg_live_…`.")
-        ctx = await alookup_key(secret)
-        caller = Caller(ctx.workspace, ctx.user, ctx.membership, ctx.api_key)
-    else:
-        # CurrentWorkspaceMiddleware has already resolved the session's user.
-        user = request.user
-        if not user.is_authenticated:
-            raise AuthenticationRequired()
-        membership = getattr(request, "membership", None)
-        if membership is None:
-            raise Forbidden("You are not a member of any workspace.")
-        _enforce_csrf(request)
-        caller = Caller(membership.workspace, user, membership, None)
-    if caller.user.is_suspended:
-        raise WorkspaceSuspended(caller.user.suspended_reason or "Your account is suspended.")
-    if caller.workspace.is_suspended:
-        raise WorkspaceSuspended(
-            caller.workspace.suspended_reason or "This workspace is suspended."
-        )
-    if not caller.membership.can(Perm.USE_FEATURES):
-        raise Forbidden("Your role in this workspace can't run AI features.")
-    return caller
 
 
 # --- the call -----------------------------------------------------------------------
