@@ -187,7 +187,9 @@ async def _admit(call: _Call) -> None:
 
 
 async def _screen(call: _Call) -> None:
-    screen = moderation.cached_settings() or await run_db(moderation.current_settings)
+    screen = moderation.cached_settings()
+    if screen is None:
+        screen = await run_db(moderation.current_settings)
     if not screen.enabled:
         return
     result = await get_upstream().moderate(text=call.moderation_text)
@@ -219,7 +221,9 @@ def _event(
     flag_reason: str = "",
 ) -> UsageEvent:
     usage = usage or TokenUsage(0, 0, 0)
-    prices = call.hold.prices
+    hold = call.hold
+    assert hold is not None, "events are written only for calls that reserved"
+    prices = hold.prices
     caller = call.caller
     latency = int((time.monotonic() - call.started) * 1000) if call.started else 0
     return UsageEvent(
@@ -232,7 +236,7 @@ def _event(
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
-        reserved_tokens=call.hold.tokens,
+        reserved_tokens=hold.tokens,
         input_price=prices.input_per_million,
         cached_input_price=prices.cached_input_per_million,
         output_price=prices.output_per_million,
