@@ -20,16 +20,20 @@ class Perm(models.TextChoices):
     MANAGE_BILLING = "manage_billing", "Change plan, consent to upgrades, manage payment"
     VIEW_BILLING = "view_billing", "See plan, invoices and consent history"
     EXPORT_INVOICES = "export_invoices", "Export invoices and reports"
+    EDIT_BILLING_DETAILS = "edit_billing_details", "Edit billing details (legal name, tax id)"
     TRANSFER_OWNERSHIP = "transfer_ownership", "Hand ownership to another member"
 
 
 _EVERYDAY = {Perm.USE_FEATURES, Perm.MANAGE_OWN_KEYS, Perm.VIEW_OWN_USAGE}
 _BILLING_READ = {Perm.VIEW_BILLING, Perm.EXPORT_INVOICES}
+# Owners, admins and finance keep what is printed on the invoices right.
+_BILLING_DETAILS = {Perm.EDIT_BILLING_DETAILS}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(
         _EVERYDAY
         | _BILLING_READ
+        | _BILLING_DETAILS
         | {
             Perm.VIEW_ALL_USAGE,
             Perm.MANAGE_MEMBERS,
@@ -41,10 +45,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(
         _EVERYDAY
         | _BILLING_READ
+        | _BILLING_DETAILS
         | {Perm.VIEW_ALL_USAGE, Perm.MANAGE_MEMBERS, Perm.MANAGE_WORKSPACE, Perm.MANAGE_BILLING}
     ),
     Role.MEMBER: frozenset(_EVERYDAY),
-    Role.FINANCE: frozenset(_BILLING_READ | {Perm.VIEW_ALL_USAGE, Perm.VIEW_OWN_USAGE}),
+    Role.FINANCE: frozenset(
+        _BILLING_READ | _BILLING_DETAILS | {Perm.VIEW_ALL_USAGE, Perm.VIEW_OWN_USAGE}
+    ),
 }
 
 

@@ -525,8 +525,10 @@ class ChatMessagesView(MeteredView):
             "With `stream: true` the response is `text/event-stream`: `delta` events "
             "(`{text}`), one `usage` event, then `done` (`{id, status, omitted_messages, "
             "title}`); the request id is in `X-Request-Id`. Errors before the answer starts are "
-            "ordinary JSON errors; a failure mid-answer sends an `error` event before "
-            "`usage` and `done`. Closing the connection stops the answer; the tokens "
+            "ordinary JSON errors (a timeout before the first token: 504 upstream_timeout); "
+            "a failure mid-answer ends the stream with one `error` event and nothing after "
+            "it. `Idempotency-Key` replays a finished answer as the same events. "
+            "Closing the connection stops the answer; the tokens "
             "already used are still recorded. Earlier messages that don't fit the "
             "model's context are left out (`omitted_messages`)."
         ),
@@ -552,14 +554,57 @@ class ChatMessagesView(MeteredView):
                 produce=lambda claim: _reply(caller, conversation, turn, claim),
             )
             return outcome_response(outcome)
+        return await _stream_reply(request, caller, conversation, turn)
+
+
+async def _stream_reply(request, caller, conversation, turn):
+    """Streamed chat honours Idempotency-Key too: the answer is stored with its
+    charge, and a retry replays it as the same event stream (no second call)."""
+    from usage.idempotency import Outcome, begin, fingerprint_of, release
+
+    claim = await begin(
+        request=request,
+        workspace_id=caller.workspace.pk,
+        fingerprint=fingerprint_of("chat", conversation.pk, turn.content, "stream"),
+    )
+    if isinstance(claim, Outcome):
+        return _replayed_stream(claim)
+    try:
         started = await conversations.chat_reply_stream(
-            caller=caller, conversation=conversation, turn=turn
+            caller=caller, conversation=conversation, turn=turn, claim=claim
         )
-        response = StreamingHttpResponse(started.events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
-        response["X-Request-Id"] = started.request_id
-        return response
+    except Exception:
+        await release(claim)
+        raise
+    return _event_stream(started.events, started.request_id)
+
+
+def _replayed_stream(outcome) -> StreamingHttpResponse:
+    answer = outcome.body or {}
+
+    async def events():
+        yield conversations.sse("delta", {"text": answer.get("content", "")})
+        yield conversations.sse("usage", answer.get("usage") or {})
+        yield conversations.sse(
+            "done",
+            {
+                "id": answer.get("id"),
+                "status": answer.get("status"),
+                "omitted_messages": answer.get("omitted_messages", 0),
+            },
+        )
+
+    response = _event_stream(events(), outcome.request_id)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _event_stream(events, request_id: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let a proxy pass tokens through at once
+    response["X-Request-Id"] = request_id
+    return response
 
 
 async def _reply(caller, conversation, turn, claim):

@@ -24,7 +24,7 @@ from ai_features.models_features import Conversation, Message
 from ai_features.registry import get_feature
 from ai_features.runs import check_allowed, new_request_id, run_feature, stream_feature
 from config import clock
-from config.errors import ApiError, InvalidRequest, NotFound
+from config.errors import ApiError, InvalidRequest, NotFound, UpstreamError, to_api_error
 from usage.dbpool import run_db
 
 logger = logging.getLogger(__name__)
@@ -181,8 +181,10 @@ def _cancel_streamed_turn(*, conversation: Conversation, messages: tuple[Message
     Message.objects.filter(pk__in=[m.pk for m in messages]).delete()
 
 
-def _record_usage_on(message_id: int):
-    """`on_recorded` for the meter: runs in the transaction that charges the call."""
+def _record_usage_on(message_id: int, claim=None):
+    """`on_recorded` for the meter: runs in the transaction that charges the call.
+    Given an Idempotency-Key claim, the finished answer is stored with the
+    charge, so a retry replays it (also after the client went away)."""
 
     def record(event, _text: str = "") -> None:
         Message.objects.filter(pk=message_id).update(
@@ -190,6 +192,13 @@ def _record_usage_on(message_id: int):
             cached_input_tokens=event.cached_input_tokens,
             output_tokens=event.output_tokens,
         )
+        if claim is not None and claim.key is not None:
+            message = Message.objects.get(pk=message_id)
+            answer = message_as_dict(message) | {
+                "content": _text,
+                "status": Message.Status.COMPLETE,
+            }
+            claim.store(status=200, body=answer, request_id=event.request_id)
 
     return record
 
@@ -292,7 +301,10 @@ class ChatStream:
     events: AsyncIterator[bytes]
 
 
-async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTurn) -> ChatStream:
+async def chat_reply_stream(
+    *, caller, conversation: Conversation, turn: ChatTurn, claim=None
+) -> ChatStream:
+
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
     opened = await run_db(
         _open_streamed_turn, conversation=conversation, content=turn.content, prep=prep
@@ -303,7 +315,7 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
         value=FittedHistory(prep.messages, prep.omitted),
         request_id=prep.request_id,
         moderation_text=turn.content,
-        on_recorded=_record_usage_on(opened[1].pk),
+        on_recorded=_record_usage_on(opened[1].pk, claim),
     )
     # Quota, caps, rate limits, moderation and connection errors surface here,
     # before a 200 is sent: answer them as ordinary JSON errors.
@@ -318,11 +330,18 @@ async def chat_reply_stream(*, caller, conversation: Conversation, turn: ChatTur
     return ChatStream(
         request_id=prep.request_id,
         omitted=prep.omitted,
-        events=_relay(upstream, first, prep, opened, conversation.title),
+        events=_relay(upstream, first, prep, opened, conversation.title, claim),
     )
 
 
-async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Message], title: str):
+async def _relay(
+    upstream,
+    first,
+    prep: PreparedTurn,
+    opened: tuple[Message, Message],
+    title: str,
+    claim=None,
+):
     user_message, placeholder = opened
     parts: list[str] = []
     completion = None
@@ -344,6 +363,9 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
         status = Message.Status.COMPLETE
     except ApiError as exc:  # the upstream broke mid-answer
         status, error = Message.Status.FAILED, exc
+    except Exception as exc:  # never let a failure escape the response mid-stream
+        logger.exception("chat stream %s failed", prep.request_id)
+        status, error = Message.Status.FAILED, to_api_error(exc) or UpstreamError()
     finally:
         # On Stop (the client went away: Django cancels us) or a broken stream,
         # the meter keeps reading the upstream to its end and records the usage
@@ -360,7 +382,14 @@ async def _relay(upstream, first, prep: PreparedTurn, opened: tuple[Message, Mes
             )
         )
     if error is not None:
+        # API.md: a stream that fails after it started ends with ONE error event,
+        # and nothing after it. The message keeps status "failed".
+        if claim is not None:
+            from usage.idempotency import release
+
+            await _shielded(release(claim))
         yield sse("error", error.as_dict())
+        return
     yield sse("usage", message.usage_dict())
     yield sse(
         "done",

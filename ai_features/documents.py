@@ -30,6 +30,7 @@ from typing import IO, Literal
 
 from django.conf import settings
 
+from config import textguard
 from config.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ def extract_text(uploaded_file: IO[bytes], *, filename: str | None = None) -> Ex
             details={"filename": name},
         )
     check_input_length(text)
+    # What we can't store never reaches the model (config.textguard).
+    textguard.check(text, "document")
+    textguard.check(PurePath(name).name, "document.filename")
     return ExtractedDocument(text=text, kind=kind, pages=pages, filename=PurePath(name).name)
 
 

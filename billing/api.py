@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,11 +13,11 @@ from rest_framework.views import APIView
 from accounts.roles import Perm
 from billing import selectors
 from billing.limits import effective_tier
-from billing.models import ConsentRecord, Invoice, Subscription, Tier
+from billing.models import ConsentRecord, Subscription, Tier
 from billing.services.upgrades import upgrade_consent
 from billing.terms import TERMS_VERSION
 from config import clock
-from config.errors import InvalidRequest, NotFound
+from config.errors import InvalidRequest
 
 
 class PlanOutput(serializers.ModelSerializer):
@@ -183,77 +181,3 @@ class UpgradeApi(APIView):
         if result.checkout_url:
             body["checkout_url"] = result.checkout_url
         return Response(body, status=201 if result.consent else 200)
-
-
-class InvoiceOutput(serializers.ModelSerializer):
-    id = serializers.CharField(source="stripe_invoice_id")
-    pdf_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Invoice
-        fields = [
-            "id",
-            "number",
-            "status",
-            "currency",
-            "total",
-            "amount_due",
-            "amount_paid",
-            "period_start",
-            "period_end",
-            "hosted_invoice_url",
-            "pdf_url",
-            "created_at",
-        ]
-
-    def get_pdf_url(self, obj: Invoice) -> str | None:
-        if not obj.invoice_pdf:
-            return None
-        return self.context["request"].build_absolute_uri(
-            reverse("invoice-pdf", args=[obj.stripe_invoice_id])
-        )
-
-
-class InvoicePagination(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
-
-
-class InvoiceListApi(APIView):
-    required_perm = Perm.VIEW_BILLING
-
-    @extend_schema(operation_id="invoices_list", responses=InvoiceOutput(many=True))
-    def get(self, request: Request) -> Response:
-        paginator = InvoicePagination()
-        page = paginator.paginate_queryset(selectors.invoices(request.workspace), request, self)
-        data = InvoiceOutput(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
-
-
-def _invoice(request: Request, invoice_id: str) -> Invoice:
-    invoice = selectors.invoices(request.workspace).filter(stripe_invoice_id=invoice_id).first()
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    return invoice
-
-
-class InvoiceDetailApi(APIView):
-    required_perm = Perm.VIEW_BILLING
-
-    @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
-    def get(self, request: Request, invoice_id: str) -> Response:
-        invoice = _invoice(request, invoice_id)
-        return Response(InvoiceOutput(invoice, context={"request": request}).data)
-
-
-class InvoicePdfApi(APIView):
-    """Redirects to the PDF Stripe renders for a finalized invoice."""
-
-    required_perm = Perm.VIEW_BILLING
-
-    @extend_schema(operation_id="invoices_pdf", responses={302: None})
-    def get(self, request: Request, invoice_id: str):
-        invoice = _invoice(request, invoice_id)
-        if not invoice.invoice_pdf:
-            raise NotFound("This invoice has no PDF yet: Stripe renders one when it is finalized.")
-        return HttpResponseRedirect(invoice.invoice_pdf)

@@ -257,34 +257,6 @@ class ConsentRecord(models.Model):
         raise ImmutableError("Consent records can't be deleted.")
 
 
-class Invoice(models.Model):
-    """Stripe invoices mirrored for the workspace's billing page and the API."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    stripe_invoice_id = models.CharField(max_length=100, unique=True)
-    number = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=20)
-    currency = models.CharField(max_length=3)
-    total = models.DecimalField(max_digits=12, decimal_places=2)
-    amount_due = models.DecimalField(max_digits=12, decimal_places=2)
-    amount_paid = models.DecimalField(max_digits=12, decimal_places=2)
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
-    hosted_invoice_url = models.URLField(max_length=500, blank=True)
-    invoice_pdf = models.URLField(max_length=500, blank=True)
-    billing_reason = models.CharField(max_length=40, blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = WorkspaceScopedManager()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.number or self.stripe_invoice_id
-
-
 class OverageReport(models.Model):
     """Outbox: tokens past a metered tier's included amount, written in the
     meter's recording transaction and sent to Stripe as a meter event whose
@@ -333,3 +305,15 @@ class BillingNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.workspace} ({self.period_start:%Y-%m-%d})"
+
+
+from billing.models_invoices import (  # noqa: E402,F401  (the invoice mirror's own module)
+    BillingDetails,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceEmail,
+    InvoiceLine,
+    InvoiceResync,
+    InvoiceStatusChange,
+)

@@ -65,3 +65,9 @@ def format_money(amount: Decimal | None, currency: str) -> str:
         value = Decimal(amount).normalize()
     text = f"{value:,}"
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+
+
+def from_minor_units_decimal(amount: str | int | Decimal, currency: str) -> Decimal:
+    """Stripe's `unit_amount_decimal` (minor units, may carry fractions) → an exact
+    Decimal unit price in major units (not rounded to the currency)."""
+    return Decimal(str(amount)).scaleb(-_exponent(currency)).normalize() + Decimal(0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from accounts.models import Workspace
 from billing.limits import subscription_for, workspace_limits
-from billing.models import ConsentRecord, Invoice, Subscription, Tier
+from billing.models import ConsentRecord, CreditNote, Invoice, Subscription, Tier
 from usage.limits import WorkspaceLimits
 
 
@@ -80,6 +81,34 @@ def consent_history(workspace: Workspace):
 
 def invoices(workspace: Workspace):
     return Invoice.objects.for_workspace(workspace)
+
+
+def invoices_with_details(
+    workspace: Workspace,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    status: str | None = None,
+):
+    """The workspace's invoices with lines, history and credit notes prefetched."""
+    rows = invoices(workspace).prefetch_related(
+        "lines__tier", "status_history", "credit_notes__lines"
+    )
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    if status:
+        rows = rows.filter(status=status)
+    return rows
+
+
+def invoice(workspace: Workspace, stripe_invoice_id: str) -> Invoice | None:
+    return invoices_with_details(workspace).filter(stripe_invoice_id=stripe_invoice_id).first()
+
+
+def credit_notes(workspace: Workspace):
+    return CreditNote.objects.for_workspace(workspace).select_related("invoice")
 
 
 def subscription(workspace: Workspace) -> Subscription | None:

@@ -4,6 +4,7 @@ talks to api.stripe.com or to a Stripe-compatible server (STRIPE_API_BASE)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -54,9 +55,30 @@ def client() -> stripe.StripeClient:
     )
 
 
+class NotAnEvent(ValueError):
+    """A validly signed body that is not a Stripe event object."""
+
+
 def construct_event(payload: bytes, sig_header: str | None) -> stripe.Event:
-    """Verify the signature and parse; raises ValueError or SignatureVerificationError."""
-    return stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET)
+    """Verify the signature, then check the body is an event object (a dict with a
+    string `id` and `type`) before the SDK builds it: a signed list, `null` or an
+    object without an id is refused (NotAnEvent), never a crash. Raises
+    SignatureVerificationError or ValueError."""
+    text = payload.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    stripe.WebhookSignature.verify_header(
+        text, sig_header or "", settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+    )
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise NotAnEvent(f"the body is a JSON {type(data).__name__}, not an event object")
+    for key in ("id", "type"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise NotAnEvent(f"the event has no {key}")
+    if data.get("object", "event") != "event":
+        raise NotAnEvent("the body is not an event object")
+    if not isinstance(data.get("data", {}), dict):
+        raise NotAnEvent("the event's data is not an object")
+    return stripe.Webhook.construct_event_without_verification(text)
 
 
 def from_timestamp(value: int | None) -> dt.datetime | None:

@@ -49,3 +49,33 @@ def refresh_due_subscriptions() -> int:
     from billing.services.subscriptions import subscriptions_refresh_due
 
     return subscriptions_refresh_due()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8, acks_late=True)
+def archive_invoice_pdf(invoice_pk: int) -> None:
+    from billing.services.invoice_documents import invoice_pdf_archive
+
+    invoice_pdf_archive(invoice_pk=invoice_pk)
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=8, acks_late=True)
+def send_invoice_email(invoice_pk: int, kind: str) -> None:
+    from billing.services.invoice_documents import invoice_email_send
+
+    invoice_email_send(invoice_pk=invoice_pk, kind=kind)
+
+
+@shared_task
+def requeue_unprocessed_events() -> int:
+    """Beat: the webhook outbox sweeper (stored events a lost enqueue left behind)."""
+    from billing.services.webhooks import events_requeue_unprocessed
+
+    return events_requeue_unprocessed()
+
+
+@shared_task
+def resync_invoices() -> int:
+    """Beat (nightly): re-fetch invoices and credit notes, repair drift, report it."""
+    from billing.services.invoices import invoices_resync
+
+    return invoices_resync().repaired

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import views, webhook
+from billing import views, views_invoices, webhook
 
 app_name = "billing"
 urlpatterns = [
@@ -11,5 +11,8 @@ urlpatterns = [
     path("billing/cancel/", views.cancel, name="cancel"),
     path("billing/downgrade/", views.downgrade, name="downgrade"),
     path("billing/spend-cap/", views.spend_cap, name="spend_cap"),
+    path("billing/details/", views_invoices.details, name="details"),
+    path("billing/invoices/<str:invoice_id>/", views_invoices.invoice_detail, name="invoice"),
+    path("billing/invoices/<str:invoice_id>/pdf", views_invoices.invoice_pdf, name="invoice_pdf"),
     path("stripe/webhook/", webhook.stripe_webhook, name="stripe_webhook"),
 ]

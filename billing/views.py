@@ -91,6 +91,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             "can_view": can_view,
             "consents": selectors.consent_history(ws)[:20] if can_view else [],
             "invoices": selectors.invoices(ws)[:12] if can_view else [],
+            "credit_notes": selectors.credit_notes(ws)[:12] if can_view else [],
+            "can_edit_details": membership.can(Perm.EDIT_BILLING_DETAILS),
             "overage_estimate": format_money(
                 selectors.overage_estimate(usage), current.currency if current else "usd"
             ),

@@ -29,7 +29,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except stripe.SignatureVerificationError:
         logger.warning("stripe webhook with a bad signature")
         return _error(400, "invalid_signature", "The Stripe signature could not be verified.")
-    except ValueError:
-        return _error(400, "invalid_request", "The body is not a Stripe event.")
+    except ValueError as exc:  # not JSON, not UTF-8, or not an event object
+        detail = str(exc) if isinstance(exc, stripe_api.NotAnEvent) else "not valid JSON"
+        return _error(400, "invalid_request", f"The body is not a Stripe event: {detail}.")
     stored = event_store(event=event, payload=request.body)
     return JsonResponse({"received": True, "duplicate": stored is None})

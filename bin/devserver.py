@@ -104,7 +104,20 @@ def main() -> int:
         procs.append(
             start(
                 "web",
-                [PY, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", port],
+                [
+                    PY,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    host,
+                    "--port",
+                    port,
+                    # SIGTERM: finish requests in flight for up to 20 s, then the
+                    # meter drains its background calls (config/lifespan.py).
+                    "--timeout-graceful-shutdown",
+                    "20",
+                ],
                 env,
             )
         )

@@ -7,12 +7,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_application = get_asgi_application()  # sets Django up: import config.lean after
 
 from config.lean import LeanApiHandler, is_keyed_feature_call  # noqa: E402
+from config.lifespan import lifespan  # noqa: E402
 
 # API-key calls to the feature endpoints skip the browser middleware (see config/lean.py).
 lean_application = LeanApiHandler()
 
 
 async def application(scope, receive, send):
+    if scope["type"] == "lifespan":  # start-up journal replay, graceful drain
+        return await lifespan(receive, send)
     if is_keyed_feature_call(scope):
         return await lean_application(scope, receive, send)
     return await django_application(scope, receive, send)

@@ -9,6 +9,7 @@ Services raise `ApiError` (or a subclass); DRF views get it rendered by
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
@@ -118,6 +119,19 @@ class UpstreamUnavailable(ApiError):
     default_message = "The model provider is unreachable or overloaded. Try again shortly."
 
 
+class ServiceUnavailable(ApiError):
+    """One of our own dependencies (PostgreSQL, Redis) is briefly unavailable."""
+
+    status, code = 503, "service_unavailable"
+    default_message = "The service is briefly unavailable. Retry in a moment."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        from django.conf import settings
+
+        self.headers.setdefault("Retry-After", str(settings.TOLLGATE_RETRY_AFTER_SECONDS))
+
+
 class UpstreamTimeout(ApiError):
     status, code = 504, "upstream_timeout"
     default_message = "The model provider took too long to answer."
@@ -154,10 +168,24 @@ def _from_drf(exc: drf.APIException) -> ApiError:
     return ApiError(str(exc.detail), code="invalid_request", status=exc.status_code)
 
 
+def dependency_down(exc: BaseException | None) -> bool:
+    """Is `exc` one of our own dependencies being unreachable (not a bug)?"""
+    from django.db import InterfaceError, OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(
+        exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
+    )
+
+
 def to_api_error(exc: Exception) -> ApiError | None:
     """Map any exception we know how to explain to an ApiError (None: a bug)."""
     if isinstance(exc, ApiError):
         return exc
+    if dependency_down(exc):
+        logger.warning("dependency unavailable: %s", type(exc).__name__)
+        return ServiceUnavailable()
     if isinstance(exc, drf.APIException):
         return _from_drf(exc)
     if isinstance(exc, Http404):
@@ -211,6 +239,10 @@ def api_not_found(request: HttpRequest, exception: Exception | None = None):
 
 
 def api_server_error(request: HttpRequest):
+    # Django calls this while handling the exception: a dependency that is down
+    # (raised anywhere, middleware included) is a 503, never a 500.
+    if dependency_down(sys.exc_info()[1]):
+        return _unavailable(request)
     if is_api_request(request):
         logger.error("unhandled error on %s", request.path)
         return error_response(
@@ -219,3 +251,19 @@ def api_server_error(request: HttpRequest):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+def _unavailable(request: HttpRequest):
+    error = ServiceUnavailable()
+    if is_api_request(request):
+        return error_response(error)
+    from django.http import HttpResponse
+
+    response = HttpResponse(
+        "<!doctype html><title>Briefly unavailable</title>"
+        "<h1>Briefly unavailable</h1><p>Tollgate can't reach one of its services right "
+        "now. Please retry in a moment.</p>",
+        status=503,
+    )
+    response["Retry-After"] = error.headers["Retry-After"]
+    return response

@@ -46,6 +46,7 @@ LEAN_PATH_PREFIXES = (
 LEAN_MIDDLEWARE = [
     "config.lean.InlinePrometheusBefore",
     "config.lean.InlineSecurity",
+    "config.inputguard.InputGuardMiddleware",  # async-native: no thread hop
     "config.lean.InlineCommon",
     "config.lean.InlineXFrameOptions",
     "config.errors.ApiErrorMiddleware",  # process_exception only: no hop per request

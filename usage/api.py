@@ -23,6 +23,10 @@ from usage.models import ApiKey, CapPeriod
 MAX_RANGE_DAYS = 366
 TOTALS = ("requests", "input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")
 
+# The documented ranges are what the columns hold (bigint / integer).
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
 
 class KeyOutput(serializers.ModelSerializer):
     created_by = serializers.EmailField(source="created_by.email", default=None)
@@ -50,10 +54,16 @@ class KeyListApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        token_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        token_cap = serializers.IntegerField(
+            min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True
+        )
         cap_period = serializers.ChoiceField(choices=CapPeriod.values, default=CapPeriod.MONTH)
-        rpm_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        tpm_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        rpm_limit = serializers.IntegerField(
+            min_value=1, max_value=INT_MAX, required=False, allow_null=True
+        )
+        tpm_limit = serializers.IntegerField(
+            min_value=1, max_value=INT_MAX, required=False, allow_null=True
+        )
         expires_at = serializers.DateTimeField(
             required=False, allow_null=True, validators=[_future]
         )
@@ -87,10 +97,16 @@ class KeyDetailApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
-        token_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        token_cap = serializers.IntegerField(
+            min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True
+        )
         cap_period = serializers.ChoiceField(choices=CapPeriod.values, required=False)
-        rpm_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        tpm_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        rpm_limit = serializers.IntegerField(
+            min_value=1, max_value=INT_MAX, required=False, allow_null=True
+        )
+        tpm_limit = serializers.IntegerField(
+            min_value=1, max_value=INT_MAX, required=False, allow_null=True
+        )
         expires_at = serializers.DateTimeField(
             required=False, allow_null=True, validators=[_future]
         )

@@ -5,6 +5,7 @@ working deletes its cache entry (usage.signals)."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import secrets
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from accounts.models import Membership, User, Workspace
 from config import clock
 from config.bearer import parse_bearer  # noqa: F401 - the meter reads it from here
 from config.errors import InvalidApiKey
+from usage import redis_client
 from usage.models import KEY_PREFIX, ApiKey, hash_secret
 from usage.redis_client import async_redis, sync_redis
 
@@ -76,16 +78,27 @@ def _validate_shape(secret: str) -> str:
     return hash_secret(secret)
 
 
+# The cache is only a cache: with Redis unreachable, keys are looked up in
+# PostgreSQL (the source of truth) and nothing is cached.
+
+
 def lookup_key(secret: str) -> KeyContext:
     """Sync lookup (DRF views)."""
     key_hash = _validate_shape(secret)
-    raw = sync_redis().get(_cache_key(key_hash))
+    if redis_client.is_down():
+        return _check(_load(key_hash))
+    try:
+        raw = sync_redis().get(_cache_key(key_hash))
+    except redis_client.UNAVAILABLE:
+        redis_client.mark_down()
+        return _check(_load(key_hash))
     if raw is not None:
         return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
     ctx = _load(key_hash)
-    sync_redis().set(
-        _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
-    )
+    with contextlib.suppress(*redis_client.UNAVAILABLE):
+        sync_redis().set(
+            _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
+        )
     return _check(ctx)
 
 
@@ -94,14 +107,23 @@ async def alookup_key(secret: str) -> KeyContext:
     from usage.dbpool import run_db
 
     key_hash = _validate_shape(secret)
+    if redis_client.is_down():
+        return _check(await run_db(_load, key_hash))
     client = async_redis()
-    raw = await client.get(_cache_key(key_hash))
+    try:
+        raw = await client.get(_cache_key(key_hash))
+    except redis_client.UNAVAILABLE:
+        redis_client.mark_down()
+        return _check(await run_db(_load, key_hash))
     if raw is not None:
         return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
     ctx = await run_db(_load, key_hash)
-    await client.set(
-        _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
-    )
+    try:
+        await client.set(
+            _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
+        )
+    except redis_client.UNAVAILABLE:
+        redis_client.mark_down()
     return _check(ctx)
 
 

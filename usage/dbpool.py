@@ -18,7 +18,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -50,7 +50,16 @@ def _call[T](fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
     conn = connections["default"]
     if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
         conn.close()  # e.g. the server restarted: reconnect on next use
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except (OperationalError, InterfaceError):
+        # A kept connection that died with the server (a PostgreSQL restart):
+        # reconnect and run once more. Safe for the meter's writes: each is one
+        # transaction keyed by a unique request id, so it can't apply twice.
+        if conn.in_atomic_block or (conn.connection is not None and conn.is_usable()):
+            raise
+        conn.close()
+        return fn(*args, **kwargs)
 
 
 async def run_db[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

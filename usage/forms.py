@@ -9,11 +9,18 @@ from usage.models import CapPeriod
 class KeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     token_cap = forms.IntegerField(
-        min_value=1, required=False, help_text="Tokens this key may use (empty: no cap)"
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="Tokens this key may use (empty: no cap)",
     )
     cap_period = forms.ChoiceField(choices=CapPeriod.choices, initial=CapPeriod.MONTH)
-    rpm_limit = forms.IntegerField(min_value=1, required=False, label="Requests per minute")
-    tpm_limit = forms.IntegerField(min_value=1, required=False, label="Tokens per minute")
+    rpm_limit = forms.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, label="Requests per minute"
+    )
+    tpm_limit = forms.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, label="Tokens per minute"
+    )
     expires_at = forms.DateTimeField(
         required=False,
         label="Expires (UTC)",

@@ -58,8 +58,19 @@ def fingerprint_of(*parts: object) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def takeover_after() -> timedelta:
+    """A claim is taken over only when its call can no longer run: past the
+    meter's deadline per call, and past the stale-reservation cutoff (by then
+    the recovery task has charged or freed whatever the dead call held)."""
+    seconds = max(
+        settings.TOLLGATE_MAX_CALL_SECONDS + 60,
+        settings.TOLLGATE_STALE_RESERVATION_MINUTES * 60,
+    )
+    return timedelta(seconds=seconds)
+
+
 def _claim(workspace_id: int, key: str, fingerprint: str) -> tuple[bool, IdempotencyRecord]:
-    stale_before = clock.now() - timedelta(seconds=settings.TOLLGATE_IDEMPOTENCY_WAIT_SECONDS * 2)
+    stale_before = clock.now() - takeover_after()
     # A claim left by a process that died mid-call is taken over.
     IdempotencyRecord.objects.filter(
         workspace_id=workspace_id, key=key, done=False, created_at__lt=stale_before
@@ -93,6 +104,21 @@ def idempotency_key(request) -> str | None:
     return key
 
 
+async def begin(*, request, workspace_id: int, fingerprint: str) -> Claim | Outcome:
+    """Claim the request's Idempotency-Key (a Claim, with key None when there
+    is none), or the stored Outcome of the first call (a replay). Whoever gets
+    a Claim with a key must `release` it if the call fails without a charge."""
+    key = idempotency_key(request)
+    if key is None:
+        return Claim(workspace_id, None, fingerprint)
+    return await _claim_or_replay(workspace_id, key, fingerprint)
+
+
+async def release(claim: Claim) -> None:
+    if claim.key is not None:
+        await run_db(_release, claim.workspace_id, claim.key)
+
+
 async def run_idempotent(
     *,
     request,
@@ -100,9 +126,21 @@ async def run_idempotent(
     fingerprint: str,
     produce: Callable[[Claim], Awaitable[Outcome]],
 ) -> Outcome:
-    key = idempotency_key(request)
-    if key is None:
-        return await produce(Claim(workspace_id, None, fingerprint))
+    begun = await begin(request=request, workspace_id=workspace_id, fingerprint=fingerprint)
+    if isinstance(begun, Outcome):
+        return begun
+    if begun.key is None:
+        return await produce(begun)
+    try:
+        return await produce(begun)
+    except Exception:
+        await release(begun)
+        raise
+    # On cancellation (client gone) the claim stays: the shielded call still
+    # stores its response, or the claim goes stale and is taken over.
+
+
+async def _claim_or_replay(workspace_id: int, key: str, fingerprint: str) -> Claim | Outcome:
     deadline = time.monotonic() + settings.TOLLGATE_IDEMPOTENCY_WAIT_SECONDS
     while True:
         claimed, record = await run_db(_claim, workspace_id, key, fingerprint)
@@ -124,10 +162,4 @@ async def run_idempotent(
                 status=409,
             )
         await asyncio.sleep(POLL_SECONDS)
-    try:
-        return await produce(Claim(workspace_id, key, fingerprint))
-    except Exception:
-        await run_db(_release, workspace_id, key)
-        raise
-    # On cancellation (client gone) the claim stays: the shielded call still
-    # stores its response, or the claim goes stale and is taken over.
+    return Claim(workspace_id, key, fingerprint)

@@ -21,27 +21,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 
 from accounts.models import Membership, User, Workspace
-from config import clock
+from config import clock, textguard
 from config.errors import (
     ApiError,
     ContentFlagged,
+    ServiceUnavailable,
     UpstreamError,
+    UpstreamTimeout,
+    dependency_down,
+    to_api_error,
 )
-from usage import moderation, ratelimit
+from config.textguard import scrub
+from usage import journal, moderation, ratelimit
 from usage.dbpool import run_db
 from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
-from usage.reservations import Hold, reserve, settle
-from usage.tokens import count_message_tokens
+from usage.reservations import Hold, no_hold, reserve, settle
+from usage.tokens import count_message_tokens, count_response_format_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
 
 # Calls that outlive their HTTP request are kept alive here until they settle.
 _in_flight: set[asyncio.Task] = set()
+# False once the process is shutting down: new calls get 503, calls in flight finish.
+_accepting = True
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,11 @@ def _prepare(
     streamed: bool,
 ) -> _Call:
     model = model or settings.OPENAI_DEFAULT_MODEL
+    # The backstop of config.inputguard: whatever a feature built from stored
+    # or uploaded text, nothing unstorable is sent (or reserved for).
+    textguard.check(messages, "messages")
+    if response_format:
+        textguard.check(response_format, "response_format")
     text = moderation_text
     if text is None:
         text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -145,12 +158,22 @@ def _prepare(
         on_recorded=on_recorded,
         streamed=streamed,
     )
-    call.input_estimate = count_message_tokens(messages, model)
+    # The reservation covers what will be billed: the schema of a structured
+    # answer is prompt tokens too (usage.tokens.count_response_format_tokens).
+    call.input_estimate = count_message_tokens(messages, model) + count_response_format_tokens(
+        response_format, model
+    )
     return call
 
 
 async def _admit(call: _Call) -> None:
-    """Rate limit, reserve, pre-screen. Raises (with nothing held) on refusal."""
+    """Rate limit, pre-screen, reserve. Raises (with nothing held) on refusal.
+
+    The screen comes BEFORE the reservation so that the reservation statement
+    is the last thing before the upstream call: the row it writes says "sent"
+    without a round trip of its own (see `usage.reservations.reserve`)."""
+    if not _accepting:
+        raise ServiceUnavailable("This server is restarting. Retry in a moment.")
     caller = call.caller
     limits = await _rate_limits(caller.workspace)
     call.rate_limits = ratelimit.limits_for(
@@ -167,6 +190,8 @@ async def _admit(call: _Call) -> None:
         touch_seconds=settings.TOLLGATE_KEY_TOUCH_SECONDS,
     )
     call.window, call.touch_key = admitted.window, admitted.touched
+    call.started = time.monotonic()
+    await _screen(call)
     call.hold = await run_db(
         reserve,
         caller=caller,
@@ -174,23 +199,17 @@ async def _admit(call: _Call) -> None:
         model=call.model,
         tokens=call.estimate,
         request_id=call.request_id,
+        input_tokens=call.input_estimate,
+        sent=True,
     )
     _remember_limits(caller.workspace.pk, call.hold.limits)
-    call.started = time.monotonic()
-    try:
-        await _screen(call)
-    except ContentFlagged:
-        raise
-    except BaseException as error:
-        await _record_failure(call, error)
-        raise
 
 
 async def _screen(call: _Call) -> None:
     screen = moderation.cached_settings()
     if screen is None:
         screen = await run_db(moderation.current_settings)
-    if not screen.enabled:
+    if not moderation.screening_enabled(screen):
         return
     result = await get_upstream().moderate(text=call.moderation_text)
     call.screen_log = moderation.log_entry(
@@ -199,13 +218,18 @@ async def _screen(call: _Call) -> None:
     if not result.flagged:
         return
     user_id = call.caller.user.pk
-    await run_db(
-        settle,
-        hold=call.hold,
-        event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
-        moderation=call.screen_log,
-        on_recorded=lambda _e: moderation.suspend_if_repeatedly_flagged(user_id=user_id),
-    )
+
+    def refuse() -> None:
+        # Nothing is held yet: the refusal is an event of 0 tokens, no reservation.
+        call.hold = no_hold(request_id=call.request_id, model=call.model)
+        settle(
+            hold=call.hold,
+            event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
+            moderation=call.screen_log,
+            on_recorded=lambda _e: moderation.suspend_if_repeatedly_flagged(user_id=user_id),
+        )
+
+    await run_db(refuse)
     raise ContentFlagged(
         details={"categories": call.screen_log.categories, "request_id": call.request_id}
     )
@@ -263,22 +287,97 @@ def _reservation_as_usage(call: _Call) -> TokenUsage:
     return TokenUsage(call.input_estimate, 0, call.max_output_tokens)
 
 
-async def _record_failure(call: _Call, error: BaseException, *, consumed: bool = False) -> None:
-    """Settle a failed call: free if nothing was consumed, else the reservation."""
+async def _settle(
+    call: _Call,
+    event: UsageEvent,
+    *,
+    on_recorded: Callable[[UsageEvent], Any] | None = None,
+    touch_key_id: int | None = None,
+) -> Any:
+    """`settle` on the meter's DB threads; if PostgreSQL can't be reached, the
+    settle goes to the durable journal (replayed exactly once, by request id)
+    and the caller gets 503 service_unavailable — the usage is not lost."""
+    try:
+        return await run_db(
+            settle,
+            hold=call.hold,
+            event=event,
+            moderation=call.screen_log,
+            on_recorded=on_recorded,
+            touch_key_id=touch_key_id,
+        )
+    except IntegrityError:
+        # Recorded already: by the recovery task (a call that outlived the stale
+        # cutoff) or by a retried commit whose first answer was lost. Never twice.
+        if not await run_db(UsageEvent.objects.filter(request_id=call.request_id).exists):
+            raise
+        logger.warning("settle of %s found it recorded already", call.request_id)
+        raise ServiceUnavailable(
+            "The answer arrived after its call had been recorded; retry to run it again.",
+            details={"request_id": call.request_id},
+        ) from None
+    except Exception as error:
+        if not dependency_down(error):
+            raise
+        assert call.hold is not None  # a call being recorded has reserved
+        entry = journal.entry_for(
+            hold=call.hold, event=event, moderation=call.screen_log, touch_key_id=touch_key_id
+        )
+        await asyncio.get_running_loop().run_in_executor(None, journal.write, entry)
+        _replay_journal_soon()
+        logger.warning("settle of %s journaled: the database is unavailable", call.request_id)
+        raise ServiceUnavailable(
+            "The answer arrived but could not be stored right now; its usage is kept "
+            "and will be recorded. Retry in a moment.",
+            details={"request_id": call.request_id},
+        ) from None
+
+
+_replaying: list[asyncio.Task] = []
+
+
+def _replay_journal_soon() -> None:
+    """One loop per process: replay the journal until PostgreSQL takes it."""
+    if _replaying and not _replaying[0].done():
+        return
+    _replaying[:] = [_keep_alive(_replay_until_empty())]
+
+
+async def _replay_until_empty(pause: float = 1.0, give_up_after: float = 3600.0) -> None:
+    deadline = time.monotonic() + give_up_after
+    while time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        try:
+            await run_db(journal.replay)
+        except Exception:
+            logger.warning("meter journal replay failed; retrying", exc_info=True)
+            continue
+        if not journal.pending():
+            return
+        pause = min(pause * 2, 30.0)
+
+
+async def _record_failure(
+    call: _Call, error: BaseException, *, consumed: bool = False, usage: TokenUsage | None = None
+) -> None:
+    """Settle a failed call: free if nothing was consumed, else what the
+    provider reported or, without a report, the reservation."""
     code = error.code if isinstance(error, ApiError) else "internal_error"
     if consumed:
         event = _event(
             call,
             status=EventStatus.INCOMPLETE,
-            usage=_reservation_as_usage(call),
+            usage=usage or _reservation_as_usage(call),
             error_code=code,
             flag_reason="The upstream failed mid-answer after consuming tokens; "
-            "the reservation was charged.",
+            + ("its reported usage was charged." if usage else "the reservation was charged."),
         )
     else:
         event = _event(call, status=EventStatus.ERROR, error_code=code)
     try:
-        await run_db(settle, hold=call.hold, event=event, moderation=call.screen_log)
+        await _settle(call, event)
+    except ServiceUnavailable:
+        pass  # journaled
     except Exception:
         logger.exception("could not settle failed call %s", call.request_id)
     if not isinstance(error, ApiError):
@@ -294,21 +393,22 @@ async def _record_success(
         usage = _reservation_as_usage(call)
         status = EventStatus.INCOMPLETE
         flag = "The upstream reported no usage; the reservation was charged."
+    # What the model wrote is stored in the charging transaction: text we can't
+    # store (NUL, lone surrogates) must not make the charge fail.
+    text = scrub(text)
     caller = call.caller
     touch = caller.api_key.pk if caller.api_key and call.touch_key else None
     event = _event(
         call,
         status=status,
         usage=usage,
-        upstream_request_id=upstream_request_id,
+        upstream_request_id=scrub(upstream_request_id),
         flag_reason=flag,
     )
     feature_hook = call.on_recorded
-    record = await run_db(
-        settle,
-        hold=call.hold,
-        event=event,
-        moderation=call.screen_log,
+    record = await _settle(
+        call,
+        event,
         on_recorded=(lambda e: feature_hook(e, text)) if feature_hook else None,
         touch_key_id=touch,
     )
@@ -327,18 +427,31 @@ async def _record_success(
     )
 
 
+def _as_api_error(error: BaseException) -> ApiError:
+    if isinstance(error, TimeoutError):  # the meter's own deadline
+        return UpstreamTimeout()
+    if isinstance(error, Exception):
+        return to_api_error(error) or UpstreamError()
+    return UpstreamError()
+
+
 async def _run_complete(call: _Call) -> Completion:
     await _admit(call)
     try:
-        result = await get_upstream().chat(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-            response_format=call.response_format,
-        )
+        # The meter's deadline per call: a claim or reservation older than it
+        # belongs to a call that can no longer run (see usage.idempotency).
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            result = await get_upstream().chat(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+                response_format=call.response_format,
+            )
     except BaseException as error:
         await _record_failure(call, error)
+        if isinstance(error, TimeoutError):
+            raise UpstreamTimeout() from None
         raise
     return await _record_success(
         call,
@@ -394,32 +507,35 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     try:
         await _admit(call)
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     parts: list[str] = []
     usage = None
     upstream_id = ""
     finish = None
     try:
-        async for chunk in get_upstream().chat_stream(
-            model=call.model,
-            messages=call.messages,
-            max_output_tokens=call.max_output_tokens,
-            safety_identifier=call.caller.user.safety_identifier,
-        ):
-            upstream_id = chunk.upstream_request_id or upstream_id
-            finish = chunk.finish_reason or finish
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.delta:
-                parts.append(chunk.delta)
-                queue.put_nowait(chunk.delta)
+        async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
+            async for chunk in get_upstream().chat_stream(
+                model=call.model,
+                messages=call.messages,
+                max_output_tokens=call.max_output_tokens,
+                safety_identifier=call.caller.user.safety_identifier,
+            ):
+                upstream_id = chunk.upstream_request_id or upstream_id
+                finish = chunk.finish_reason or finish
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta:
+                    delta = scrub(chunk.delta)
+                    parts.append(delta)
+                    queue.put_nowait(delta)
     except BaseException as error:
-        # Tokens were consumed if anything came back: charge the reservation.
-        await _record_failure(call, error, consumed=bool(parts or usage))
-        if isinstance(error, ApiError):
-            error.details.setdefault("request_id", call.request_id)
-        queue.put_nowait(error if isinstance(error, Exception) else UpstreamError())
+        # Tokens were consumed if anything came back: charge the reported usage,
+        # else the reservation.
+        await _record_failure(call, error, consumed=bool(parts or usage), usage=usage)
+        failure = _as_api_error(error)
+        failure.details.setdefault("request_id", call.request_id)
+        queue.put_nowait(failure)
         return
     try:
         completion = await _record_success(
@@ -430,7 +546,7 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
             finish_reason=finish,
         )
     except BaseException as error:
-        queue.put_nowait(error)
+        queue.put_nowait(_as_api_error(error))
         return
     queue.put_nowait(completion)
     queue.put_nowait(_END)
@@ -476,6 +592,25 @@ async def stream(
 
 async def drain_in_flight(timeout: float = 10.0) -> None:
     """Wait for calls still settling in the background (tests, shutdown)."""
-    pending = [t for t in _in_flight if not t.done()]
+    pending = [t for t in _in_flight if not t.done() and t not in _replaying]
     if pending:
         await asyncio.wait(pending, timeout=timeout)
+
+
+async def shut_down(timeout: float) -> int:
+    """Graceful shutdown: refuse new calls (503), let the calls in flight be
+    read to their end and settle, within `timeout` seconds. Returns how many
+    were still running (their reservations are charged or freed by the
+    recovery task, so nothing is lost either way)."""
+    global _accepting
+    _accepting = False
+    await drain_in_flight(timeout)
+    left = [t for t in _in_flight if not t.done() and t not in _replaying]
+    if left:
+        logger.warning("shutdown: %d metered calls still running after %.0fs", len(left), timeout)
+    return len(left)
+
+
+def start_accepting() -> None:
+    global _accepting
+    _accepting = True

@@ -163,13 +163,23 @@ class UsageCounter(models.Model):
 
 class Reservation(models.Model):
     """Tokens held for one in-flight request; removed when it settles. A row
-    that outlives its request (a crashed process) is released by a task."""
+    that outlives its request (a crashed process) is released by a task:
+    charged at its amount if its call was `sent` upstream, freed if not — so
+    it also carries what that charge needs (who, which feature and model)."""
 
     request_id = models.CharField(max_length=64, unique=True)
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     tokens = models.BigIntegerField()
     counter_ids = models.JSONField()
     created_at = models.DateTimeField(default=clock.now, db_index=True)
+    # Set by the reservation statement itself when nothing stands between it
+    # and the upstream call (moderation runs before it): no round trip of its own.
+    sent = models.BooleanField(default=False)
+    user_id = models.BigIntegerField(null=True)
+    api_key_id = models.BigIntegerField(null=True)
+    feature = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.BigIntegerField(default=0)  # the estimate, for the split
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.tokens} tokens"
@@ -196,6 +206,7 @@ class EventStatus(models.TextChoices):
     ERROR = "error", "Upstream error (not charged)"
     REFUSED = "refused", "Refused by moderation (not charged)"
     CANCELLED = "cancelled", "Cancelled before the upstream answered"
+    UNSETTLED = "unsettled", "Unsettled (sent, never settled: reservation charged, to reconcile)"
 
 
 class UsageEvent(models.Model):

@@ -39,6 +39,14 @@ def current_settings() -> ModerationSettings:
     return fresh
 
 
+def screening_enabled(screen: ModerationSettings) -> bool:
+    """On unless the environment (TOLLGATE_MODERATION=off) or an operator in
+    admin turned it off."""
+    if str(settings.TOLLGATE_MODERATION).strip().lower() in ("off", "false", "0", "no"):
+        return False
+    return screen.enabled
+
+
 def clear_cache() -> None:
     _settings_cache[:] = [0.0, None]
 

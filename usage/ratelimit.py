@@ -9,10 +9,14 @@ estimate (no burst of 2x at a window edge, two keys per limit)."""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from config.errors import RateLimited
+from django.conf import settings
+
+from config.errors import RateLimited, ServiceUnavailable
+from usage import redis_client
 from usage.redis_client import async_redis
 
 WINDOW_SECONDS = 60
@@ -88,22 +92,32 @@ async def hit(
     """Count one request against every limit, or raise 429 rate_limited.
     `touch` (a Redis key) is set at most once per `touch_seconds` in the same
     round trip: the caller learns whether it's time to record "last used"."""
+    if redis_client.is_down():
+        return _without_redis(limits)
     client = async_redis()
     args: list = [WINDOW_SECONDS]
     for limit in limits:
         args += [limit.limit, limit.cost]
     args += [touch or "", touch_seconds]
-    index, value, *rest = await client.eval(
-        _SCRIPT, len(limits), *[x.redis_key for x in limits], *args
-    )
+    try:
+        index, value, *rest = await client.eval(
+            _SCRIPT, len(limits), *[x.redis_key for x in limits], *args
+        )
+    except redis_client.UNAVAILABLE:
+        redis_client.mark_down()
+        return _without_redis(limits)
     if int(index) == 0:
         return Admitted(int(value), bool(rest and int(rest[0])))  # the window start, whole seconds
     refused = limits[int(index) - 1]
     retry_after = max(
         1, math.ceil(Decimal(value.decode() if isinstance(value, bytes) else value))
     )  # seconds until the window frees up
+    raise _refusal(refused, retry_after)
+
+
+def _refusal(refused: Limit, retry_after: int) -> RateLimited:
     unit = "requests" if refused.name.endswith("rpm") else "tokens"
-    raise RateLimited(
+    return RateLimited(
         f"Rate limit reached: {refused.limit} {unit} per minute "
         f"({refused.name.replace('_', ' ')}). Retry after {retry_after} s.",
         details={"limit": refused.name, "value": refused.limit, "retry_after": retry_after},
@@ -114,9 +128,67 @@ async def hit(
 async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> None:
     """Replace the token estimate counted by `hit` with the actual tokens."""
     token_limits = [x for x in limits if x.name.endswith("tpm")]
-    if window is None or delta == 0 or not token_limits:
+    if not window or delta == 0 or not token_limits:
         return
-    async with async_redis().pipeline(transaction=False) as pipe:
-        for limit in token_limits:
-            pipe.incrby(f"{limit.redis_key}:{window}", delta)
-        await pipe.execute()
+    if window < 0:  # counted by the local limiter (Redis was down)
+        _local.adjust(token_limits, -window, delta)
+        return
+    if redis_client.is_down():
+        return
+    try:
+        async with async_redis().pipeline(transaction=False) as pipe:
+            for limit in token_limits:
+                pipe.incrby(f"{limit.redis_key}:{window}", delta)
+            await pipe.execute()
+    except redis_client.UNAVAILABLE:
+        redis_client.mark_down()  # an estimate stays counted: errs on the safe side
+
+
+# --- Redis down: the documented policy (TOLLGATE_RATELIMIT_WITHOUT_REDIS) -------------
+
+
+class _LocalWindows:
+    """The same two-bucket sliding window as the Lua script, in this process
+    only. Each process enforces the full limit, so N processes admit up to N
+    times it while Redis is down: calls flow, bursts stay bounded."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def hit(self, limits: list[Limit]) -> tuple[int, Limit | None, int]:
+        now = time.time()
+        start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        elapsed = (now - start) / WINDOW_SECONDS
+        if len(self.counts) > 50_000:
+            self.counts = {k: v for k, v in self.counts.items() if k.endswith(f":{start}")}
+        for limit in limits:
+            current = self.counts.get(f"{limit.redis_key}:{start}", 0)
+            previous = self.counts.get(f"{limit.redis_key}:{start - WINDOW_SECONDS}", 0)
+            if previous * (1 - elapsed) + current + limit.cost > limit.limit:
+                return start, limit, max(1, math.ceil(start + WINDOW_SECONDS - now))
+        for limit in limits:
+            name = f"{limit.redis_key}:{start}"
+            self.counts[name] = self.counts.get(name, 0) + limit.cost
+        return start, None, 0
+
+    def adjust(self, limits: list[Limit], window: int, delta: int) -> None:
+        for limit in limits:
+            name = f"{limit.redis_key}:{window}"
+            if name in self.counts:
+                self.counts[name] += delta
+
+
+_local = _LocalWindows()
+
+
+def _without_redis(limits: list[Limit]) -> Admitted:
+    policy = str(settings.TOLLGATE_RATELIMIT_WITHOUT_REDIS).strip().lower()
+    if policy == "closed":
+        raise ServiceUnavailable("Rate limiting is unavailable right now. Retry in a moment.")
+    if policy == "open":
+        return Admitted(0, False)  # 0: nothing counted, nothing to adjust
+    start, refused, retry_after = _local.hit(limits)
+    if refused is not None:
+        raise _refusal(refused, retry_after)
+    # A negative window tells adjust_tokens the tokens were counted locally.
+    return Admitted(-start, False)

@@ -17,23 +17,25 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from config import clock
 from config.errors import Forbidden, QuotaExceeded, SpendCapReached
+from usage import redis_client
 from usage.limits import WorkspaceLimits, get_workspace_limits, notify_usage_recorded
 from usage.models import (
     LIFETIME_START,
     ApiKey,
     CapPeriod,
     CounterScope,
+    EventStatus,
     MemberCap,
     ModerationLog,
     Reservation,
     UsageCounter,
     UsageEvent,
 )
-from usage.money import Prices
+from usage.money import Prices, cost_of
 from usage.ratecard import price_for
 from usage.redis_client import sync_redis
 
@@ -64,11 +66,20 @@ class Hold:
 def member_cap(membership_id: int) -> tuple[int | None, str]:
     """(token cap, cap period) of a member, cached in Redis (dropped on change)."""
     name = f"{MEMBER_CAP_CACHE}{membership_id}"
-    raw = sync_redis().get(name)
-    if raw is None:
+    raw = None
+    if not redis_client.is_down():
+        try:
+            raw = sync_redis().get(name)
+        except redis_client.UNAVAILABLE:
+            redis_client.mark_down()
+    if raw is None:  # not cached, or Redis unreachable: PostgreSQL decides
         cap = MemberCap.objects.filter(membership_id=membership_id).first()
         raw = f"{cap.token_cap}:{cap.cap_period}" if cap else f":{CapPeriod.MONTH}"
-        sync_redis().set(name, raw, ex=300)
+        if not redis_client.is_down():
+            try:
+                sync_redis().set(name, raw, ex=300)
+            except redis_client.UNAVAILABLE:
+                redis_client.mark_down()
     value, _, period = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
     return (int(value) if value else None), period
 
@@ -121,9 +132,11 @@ held AS (
     RETURNING c.id
 ),
 reservation AS (
-    INSERT INTO usage_reservation (request_id, workspace_id, tokens, counter_ids, created_at)
+    INSERT INTO usage_reservation (request_id, workspace_id, tokens, counter_ids, created_at,
+        sent, user_id, api_key_id, feature, model, input_tokens)
     SELECT %(request_id)s, %(workspace_id)s, %(n)s,
-           (SELECT to_jsonb(array_agg(id ORDER BY id)) FROM locked), now()
+           (SELECT to_jsonb(array_agg(id ORDER BY id)) FROM locked), now(),
+           %(sent)s, %(user_id)s, %(api_key_id)s, %(feature)s, %(model)s, %(input_tokens)s
     FROM verdict v WHERE v.fits AND v.found = %(expected)s
     RETURNING id
 )
@@ -158,7 +171,7 @@ def _create_missing_counters(workspace_id: int, scopes: list[Scope]) -> None:
 
 
 def _try_reserve(
-    *, workspace_id: int, scopes: list[Scope], tokens: int, request_id: str
+    *, workspace_id: int, scopes: list[Scope], tokens: int, request_id: str, row: dict
 ) -> tuple[bool, int, list[tuple]]:
     values, params = _wanted_sql(scopes)
     params |= {
@@ -166,6 +179,7 @@ def _try_reserve(
         "expected": len(scopes),
         "request_id": request_id,
         "workspace_id": workspace_id,
+        **row,
     }
     with connection.cursor() as cursor:
         cursor.execute(_RESERVE_SQL.format(values=values), params)
@@ -214,8 +228,21 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     return SpendCapReached(f"This request would pass {noun}.", details={**details, "cap": which})
 
 
-def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -> Hold:
-    """Hold `tokens` against every limit of the caller, or refuse (nothing held)."""
+def reserve(
+    *,
+    caller,
+    feature: str,
+    model: str,
+    tokens: int,
+    request_id: str,
+    input_tokens: int = 0,
+    sent: bool = True,
+) -> Hold:
+    """Hold `tokens` against every limit of the caller, or refuse (nothing held).
+
+    `sent`: the call goes upstream right after this statement (the meter
+    screens before it reserves), so the reservation row says so itself — a
+    crash after it is charged by `release_stale`, never lost."""
     limits = get_workspace_limits(caller.workspace)
     if not limits.allows_feature(feature):
         raise Forbidden(
@@ -225,14 +252,21 @@ def reserve(*, caller, feature: str, model: str, tokens: int, request_id: str) -
     prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits)
     workspace_id = caller.workspace.pk
-    held, found, rows = _try_reserve(
-        workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
+    row = {
+        "sent": sent,
+        "user_id": caller.user.pk,
+        "api_key_id": caller.api_key.pk if caller.api_key else None,
+        "feature": feature,
+        "model": model,
+        "input_tokens": input_tokens,
+    }
+    attempt = dict(
+        workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id, row=row
     )
+    held, found, rows = _try_reserve(**attempt)
     if not held and found < len(scopes):  # first call in a period: make its counters
         _create_missing_counters(workspace_id, scopes)
-        held, found, rows = _try_reserve(
-            workspace_id=workspace_id, scopes=scopes, tokens=tokens, request_id=request_id
-        )
+        held, found, rows = _try_reserve(**attempt)
     if not held:
         by_scope = {
             (kind, scope_id): (used, reserved) for _pk, kind, scope_id, used, reserved, *_ in rows
@@ -338,12 +372,82 @@ def settle(
     return record
 
 
-def release_stale(*, older_than: datetime) -> int:
-    """Release reservations whose request died without settling (crashed process)."""
-    count = 0
-    for reservation in Reservation.objects.filter(created_at__lt=older_than).order_by("pk"):
-        with transaction.atomic():
-            if Reservation.objects.filter(pk=reservation.pk).delete()[0]:
-                _move_counters(list(reservation.counter_ids), reservation.tokens, 0)
-                count += 1
-    return count
+def no_hold(*, request_id: str, model: str) -> Hold:
+    """For an event recorded without a reservation (refused by the pre-screen)."""
+    return Hold(request_id, 0, (), price_for(model, clock.now()), None)  # type: ignore[arg-type]
+
+
+def _unsettled_event(reservation: Reservation, prices: Prices) -> UsageEvent:
+    """The charge of a call that was sent upstream and never settled: its
+    reservation (an upper bound of what it used), flagged for reconciliation."""
+    input_tokens = min(reservation.input_tokens, reservation.tokens)
+    output_tokens = reservation.tokens - input_tokens
+    return UsageEvent(
+        workspace_id=reservation.workspace_id,
+        user_id=reservation.user_id,
+        api_key_id=reservation.api_key_id,
+        feature=reservation.feature or "unknown",
+        model=reservation.model or "unknown",
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=reservation.tokens,
+        reserved_tokens=reservation.tokens,
+        input_price=prices.input_per_million,
+        cached_input_price=prices.cached_input_per_million,
+        output_price=prices.output_per_million,
+        cost=cost_of(
+            prices=prices,
+            input_tokens=input_tokens,
+            cached_input_tokens=0,
+            output_tokens=output_tokens,
+        ),
+        request_id=reservation.request_id,
+        status=EventStatus.UNSETTLED,
+        error_code="unsettled",
+        flagged=True,
+        flag_reason="Sent upstream but never settled (the process died): "
+        "the reservation was charged. Reconcile with the provider's usage.",
+        created_at=clock.now(),
+    )
+
+
+def _charge_unsettled(reservation: Reservation) -> None:
+    prices = price_for(reservation.model, reservation.created_at)
+    hold = Hold(
+        reservation.request_id,
+        reservation.tokens,
+        tuple(reservation.counter_ids),
+        prices,
+        None,  # type: ignore[arg-type]
+    )
+    try:
+        settle(hold=hold, event=_unsettled_event(reservation, prices))
+    except IntegrityError:
+        # Its event exists already (a late settle or a journal replay won the
+        # race): only the hold is left to free.
+        _free(reservation)
+
+
+def _free(reservation: Reservation) -> bool:
+    with transaction.atomic():
+        if not Reservation.objects.filter(pk=reservation.pk).delete()[0]:
+            return False
+        _move_counters(list(reservation.counter_ids), reservation.tokens, 0)
+    return True
+
+
+def release_stale(*, older_than: datetime) -> dict[str, int]:
+    """Reservations whose request died without settling (a killed process):
+    charged at the reserved amount when their call was sent upstream (event
+    `unsettled`, flagged), freed when it wasn't. Exactly once: the event's
+    unique request id and the row's delete decide who wins a race."""
+    outcome = {"charged": 0, "freed": 0}
+    stale = Reservation.objects.filter(created_at__lt=older_than).order_by("pk")
+    for reservation in stale:
+        if reservation.sent and reservation.tokens:
+            if Reservation.objects.filter(pk=reservation.pk).exists():
+                _charge_unsettled(reservation)
+                outcome["charged"] += 1
+        elif _free(reservation):
+            outcome["freed"] += 1
+    return outcome

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from config import clock
+from usage.journal import replay as replay_journal
 from usage.models import IdempotencyRecord, ModerationLog, ModerationSettings
 from usage.reservations import release_stale
 
@@ -20,9 +21,17 @@ def purge_moderation_logs() -> int:
 
 
 @shared_task
-def release_stale_reservations() -> int:
+def release_stale_reservations() -> dict[str, int]:
+    """Recovery, in this order: journaled settles first (their exact usage wins),
+    then reservations that lost their request (charged if sent, else freed)."""
+    replayed = replay_journal()
     cutoff = clock.now() - timedelta(minutes=settings.TOLLGATE_STALE_RESERVATION_MINUTES)
-    return release_stale(older_than=cutoff)
+    return {**replayed, **release_stale(older_than=cutoff)}
+
+
+@shared_task
+def replay_meter_journal() -> dict[str, int]:
+    return replay_journal()
 
 
 @shared_task

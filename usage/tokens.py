@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.resources
+import json
 import os
 import struct
 import threading
@@ -163,3 +164,22 @@ def count_message_tokens(messages: list[dict], model: str | None = None) -> int:
         if message.get("name"):
             total += TOKENS_PER_NAME + len(encoding.encode_ordinary(message["name"]))
     return total
+
+
+# Structured outputs: the provider turns `response_format`'s JSON schema into
+# instructions the model reads, billed as prompt tokens. OpenAI doesn't publish
+# the exact rendering; its cookbook says the schema definition and validation
+# instructions add tokens to the prompt ("How to count tokens with tiktoken",
+# section 8, openai/openai-cookbook PR #2108). Its rendering is more compact
+# than JSON (no quotes or braces around keys), so the tokens of the indented
+# JSON of the whole `response_format` plus a fixed allowance for the framing
+# instructions over-estimates safely.
+RESPONSE_FORMAT_FRAMING_TOKENS = 64
+
+
+def count_response_format_tokens(response_format: dict | None, model: str | None = None) -> int:
+    """A safe upper estimate of the prompt tokens `response_format` adds."""
+    if not response_format:
+        return 0
+    rendered = json.dumps(response_format, indent=2, ensure_ascii=False)
+    return count_tokens(rendered, model) + RESPONSE_FORMAT_FRAMING_TOKENS

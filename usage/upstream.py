@@ -143,6 +143,18 @@ class ModerationResult:
         return sorted(name for name, hit in self.categories.items() if hit)
 
 
+MODERATION_MISSING = (
+    "The content pre-screen (moderation) is on, but the model provider has no "
+    "moderation endpoint (/v1/moderations), so the call was refused. An operator can "
+    "turn the pre-screen off with TOLLGATE_MODERATION=off or in admin "
+    "(Usage > Moderation settings)."
+)
+
+
+class _ModerationMissing(Exception):
+    pass
+
+
 class UpstreamStreamInterrupted(UpstreamError):
     """The stream broke after it had started: tokens may have been consumed."""
 
@@ -317,6 +329,9 @@ class Upstream:
         try:
             response = await self.client.post(path, body=body, cast_to=httpx2.Response)
         except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)
+            if path == "/moderations" and status in (404, 405, 501):
+                raise _ModerationMissing() from None
             raise _map_error(exc) from None
         try:
             payload = response.json()
@@ -355,6 +370,7 @@ class Upstream:
         request_id = stream.response.headers.get("x-request-id")
         received: list[str] = []
         chunks = 0
+        finished = False
         try:
             async for event in stream:
                 chunks += 1
@@ -363,6 +379,7 @@ class Upstream:
                 delta = (choice.delta.content or "") if choice and choice.delta else ""
                 usage = TokenUsage.from_openai(event.usage)
                 finish_reason = choice.finish_reason if choice else None
+                finished = finished or bool(finish_reason)
                 if not (delta or usage or finish_reason):
                     continue
                 received.append(delta)
@@ -373,20 +390,33 @@ class Upstream:
                     finish_reason=finish_reason,
                     model=event.model,
                 )
-        except openai.OpenAIError as exc:
-            mapped = _map_error(exc)
+        except Exception as exc:
+            # Whatever broke the stream (a provider error, a malformed chunk, a
+            # stall past the read timeout, a dropped connection) ends it as one
+            # of our errors: a timeout before the first token is a 504.
+            raise _stream_failure(exc, received, chunks, request_id) from None
+        finally:
+            await stream.close()
+        if not finished:
+            # A stream that simply stopped (no finish reason) is never complete.
             raise UpstreamStreamInterrupted(
                 text_so_far="".join(received),
                 chunks_received=chunks,
                 upstream_request_id=request_id,
-                details={"cause": mapped.code},
-            ) from None
-        finally:
-            await stream.close()
+                details={"cause": "no_finish_reason"},
+            )
 
     async def moderate(self, *, text: str) -> ModerationResult:
+        """The pre-screen is fail-closed: when it can't answer, the call is refused,
+        with an error that says it was the moderation step."""
         body = {"input": text, "model": self.config.moderation_model}
-        response, _request_id = await self._post_json("/moderations", body)
+        try:
+            response, _request_id = await self._post_json("/moderations", body)
+        except _ModerationMissing:
+            raise UpstreamError(MODERATION_MISSING, details={"stage": "moderation"}) from None
+        except ApiError as error:
+            error.details.setdefault("stage", "moderation")
+            raise
         results = response.get("results") or []
         if not results or not isinstance(results[0], dict):
             logger.warning("the moderation endpoint answered without results")
@@ -429,6 +459,34 @@ def get_upstream() -> Upstream:
 
 
 # --- Errors -----------------------------------------------------------------------------
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError)
+
+
+def _stream_failure(
+    exc: BaseException, received: list[str], chunks: int, request_id: str | None
+) -> ApiError:
+    text = "".join(received)
+    if isinstance(exc, openai.OpenAIError):
+        cause = _map_error(exc).code
+    elif _is_timeout(exc):
+        cause = UpstreamTimeout.code
+    else:
+        logger.warning("upstream stream broke: %s", redact(type(exc).__name__))
+        cause = "malformed_stream" if isinstance(exc, ValueError) else "stream_broken"
+    if not text and cause == UpstreamTimeout.code:
+        return UpstreamTimeout(
+            "The model provider took too long to start its answer.",
+            details={"cause": "timeout_before_first_token"},
+        )
+    return UpstreamStreamInterrupted(
+        text_so_far=text,
+        chunks_received=chunks,
+        upstream_request_id=request_id,
+        details={"cause": cause},
+    )
 
 
 def _retry_after(exc: openai.APIStatusError) -> dict[str, str]:

@@ -140,7 +140,9 @@ def member_cap(request: HttpRequest, membership_id: int) -> HttpResponse:
         raise Http404("No such member")
     raw = request.POST.get("token_cap", "").strip()
     period = request.POST.get("cap_period", CapPeriod.MONTH)
-    if (raw and not raw.isdigit()) or period not in CapPeriod.values or raw == "0":
+    if (
+        raw and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63)
+    ) or period not in CapPeriod.values:
         messages.error(request, "A cap is a whole number of tokens above zero (or empty for none).")
         return redirect("usage:usage")
     services.member_cap_set(

@@ -40,7 +40,7 @@ def _ensure_product(client: stripe.StripeClient, tier: Tier) -> str:
         if exc.http_status != 404:
             raise
         create: ProductCreateParams = {"id": pid, "name": f"Tollgate {tier.name}"}
-        create.update(params)  # type: ignore[typeddict-item]  # the same fields, plus id
+        create.update(params)  # the same fields, plus id
         client.v1.products.create(create, {"idempotency_key": f"tollgate-product-{pid}"})
         return pid
     client.v1.products.update(pid, params)
@@ -109,8 +109,7 @@ def _ensure_overage_price(client: stripe.StripeClient, tier: Tier, product_id: s
         {
             "product": product_id,
             "currency": tier.currency,
-            # The stubs say Decimal; Stripe takes the exact decimal string we send.
-            "unit_amount_decimal": per_token,  # type: ignore[typeddict-item]
+            "unit_amount_decimal": per_token,  # the exact decimal string
             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
             "lookup_key": tier.overage_lookup_key,
             "transfer_lookup_key": True,

@@ -7,25 +7,33 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import stripe
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from accounts.models import Workspace
-from billing import stripe_api
 from billing.enqueue import enqueue_on_commit
-from billing.models import Invoice, StripeEvent, Subscription
-from billing.money import from_minor_units
+from billing.models import Invoice, StripeEvent
+from billing.models_invoices import InvoiceEmailKind
+from billing.services.invoices import (
+    charge_refunded_sync,
+    credit_note_sync_by_id,
+    invoice_sync_by_id,
+)
 from billing.services.subscriptions import checkout_complete, subscription_sync
-from billing.stripe_api import field, from_timestamp, object_id
+from billing.stripe_api import field, from_timestamp
 from config import clock
 
 logger = logging.getLogger(__name__)
 
 
 def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
-    """Store a verified event; None when this event id was stored before (a replay).
-    Processing is queued on commit, so the worker always finds the row."""
+    """Store a verified event (the outbox row); None when this event id was stored
+    before. Processing is queued on commit. A resend of an event that is stored
+    but still unprocessed (its enqueue was lost, e.g. the broker was down) queues
+    it again: the row, not the broker, is the record of work to do."""
     try:
         with transaction.atomic():
             stored = StripeEvent.objects.create(
@@ -37,8 +45,27 @@ def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
             )
             enqueue_on_commit("process_stripe_event", stored.pk)
     except IntegrityError:
+        pending = StripeEvent.objects.filter(event_id=event.id, processed_at__isnull=True)
+        for pk in pending.values_list("pk", flat=True):
+            enqueue_on_commit("process_stripe_event", pk)
         return None
     return stored
+
+
+def events_requeue_unprocessed(*, limit: int = 500) -> int:
+    """Beat sweeper: queue stored events still unprocessed after a grace period
+    (their first enqueue was lost, or every retry failed)."""
+    cutoff = clock.now() - timedelta(seconds=settings.TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS)
+    pks = list(
+        StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in pks:
+        enqueue_on_commit("process_stripe_event", pk)
+    if pks:
+        logger.warning("webhook sweeper: re-queued %s unprocessed Stripe events", len(pks))
+    return len(pks)
 
 
 # --- Handlers: each re-fetches what the event names ---------------------------------
@@ -52,55 +79,37 @@ def _on_subscription(obj_id: str) -> None:
     subscription_sync(stripe_subscription_id=obj_id)
 
 
-def _invoice_subscription_id(invoice) -> str:
-    # API ≥ 2025-03-31: invoice.parent.subscription_details.subscription.
-    details = field(field(invoice, "parent", {}), "subscription_details", {})
-    return object_id(field(details, "subscription")) or object_id(field(invoice, "subscription"))
-
-
-def invoice_sync(*, invoice) -> Invoice | None:
-    customer_id = object_id(field(invoice, "customer"))
-    row = Subscription.objects.filter(stripe_customer_id=customer_id).first()
-    workspace_id = field(field(invoice, "metadata", {}), "workspace_id")
-    workspace = row.workspace if row else Workspace.objects.filter(pk=workspace_id or 0).first()
-    if workspace is None:
-        return None
-    currency = field(invoice, "currency", "usd")
-    values = {
-        "workspace": workspace,
-        "number": field(invoice, "number", ""),
-        "status": field(invoice, "status", ""),
-        "currency": currency,
-        "total": from_minor_units(field(invoice, "total", 0), currency),
-        "amount_due": from_minor_units(field(invoice, "amount_due", 0), currency),
-        "amount_paid": from_minor_units(field(invoice, "amount_paid", 0), currency),
-        "period_start": from_timestamp(field(invoice, "period_start")),
-        "period_end": from_timestamp(field(invoice, "period_end")),
-        "hosted_invoice_url": field(invoice, "hosted_invoice_url", ""),
-        "invoice_pdf": field(invoice, "invoice_pdf", ""),
-        "billing_reason": field(invoice, "billing_reason", ""),
-        "created_at": from_timestamp(field(invoice, "created")) or clock.now(),
-    }
-    mirrored, _ = Invoice.objects.update_or_create(stripe_invoice_id=invoice.id, defaults=values)
-    return mirrored
-
-
 def _on_invoice(obj_id: str) -> None:
-    invoice = stripe_api.client().v1.invoices.retrieve(obj_id)
-    invoice_sync(invoice=invoice)
-    subscription_id = _invoice_subscription_id(invoice)
+    result = invoice_sync_by_id(stripe_invoice_id=obj_id)
+    subscription_id = result.invoice.stripe_subscription_id if result.invoice else ""
     if subscription_id:
         # A paid renewal starts a new period; a failed payment may change status.
         subscription_sync(stripe_subscription_id=subscription_id)
+
+
+def _on_invoice_paid(obj_id: str) -> None:
+    _on_invoice(obj_id)
+    invoice = Invoice.objects.filter(stripe_invoice_id=obj_id).first()
+    if invoice is not None:
+        enqueue_on_commit("send_invoice_email", invoice.pk, InvoiceEmailKind.RECEIPT)
 
 
 def _on_invoice_payment_failed(obj_id: str) -> None:
     _on_invoice(obj_id)
     invoice = Invoice.objects.filter(stripe_invoice_id=obj_id).first()
     if invoice is not None:
+        # Dunning hook (engineer `economics` owns what follows a failed payment).
         from billing.services.notifications import notify_payment_failed
 
         notify_payment_failed(invoice=invoice)
+
+
+def _on_credit_note(obj_id: str) -> None:
+    credit_note_sync_by_id(stripe_credit_note_id=obj_id)
+
+
+def _on_charge_refunded(obj_id: str) -> None:
+    charge_refunded_sync(stripe_charge_id=obj_id)
 
 
 HANDLERS: dict[str, Callable[[str], None]] = {
@@ -110,30 +119,50 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "customer.subscription.deleted": _on_subscription,
     "customer.subscription.pending_update_applied": _on_subscription,
     "customer.subscription.pending_update_expired": _on_subscription,
-    "invoice.paid": _on_invoice,
+    "invoice.created": _on_invoice,
     "invoice.finalized": _on_invoice,
     "invoice.updated": _on_invoice,
+    "invoice.paid": _on_invoice_paid,
     "invoice.payment_succeeded": _on_invoice,
     "invoice.payment_failed": _on_invoice_payment_failed,
+    "invoice.voided": _on_invoice,
+    "invoice.marked_uncollectible": _on_invoice,
+    "credit_note.created": _on_credit_note,
+    "credit_note.updated": _on_credit_note,
+    "credit_note.voided": _on_credit_note,
+    "charge.refunded": _on_charge_refunded,
 }
 
 
-def event_process(*, event_pk: int) -> StripeEvent:
-    """Run the handler for a stored event. Safe to run again: handlers re-fetch."""
+def event_process(*, event_pk: int) -> StripeEvent | None:
+    """Run the handler for a stored event exactly once: the row is locked (a twin
+    delivery skips it), the handler runs in a savepoint, and `processed_at` is
+    set in the same transaction as the handler's writes. A failure is recorded
+    and re-raised, so Celery retries; the sweeper catches what retries miss."""
+    failure: Exception | None = None
     with transaction.atomic():
-        stored = StripeEvent.objects.select_for_update().get(pk=event_pk)
-        if stored.processed_at is not None:
-            return stored
+        stored = StripeEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
+        if stored is None or stored.processed_at is not None:
+            return stored  # locked by a twin worker, or done
         stored.attempts += 1
-        stored.save(update_fields=["attempts"])
-    handler = HANDLERS.get(stored.type)
-    obj_id = field(field(stored.payload.get("data", {}), "object", {}), "id", "")
-    try:
-        if handler is not None and obj_id:
-            handler(obj_id)
-    except Exception as exc:
-        StripeEvent.objects.filter(pk=stored.pk).update(last_error=f"{type(exc).__name__}: {exc}")
-        raise
-    StripeEvent.objects.filter(pk=stored.pk).update(processed_at=clock.now(), last_error="")
-    stored.refresh_from_db()
+        handler = HANDLERS.get(stored.type)
+        obj_id = _object_id(stored.payload)
+        try:
+            with transaction.atomic():
+                if handler is not None and obj_id:
+                    handler(obj_id)
+            stored.processed_at, stored.last_error = clock.now(), ""
+        except Exception as exc:
+            failure = exc
+            stored.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        stored.save(update_fields=["attempts", "processed_at", "last_error"])
+    if failure is not None:
+        raise failure
     return stored
+
+
+def _object_id(payload: Any) -> str:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    value = obj.get("id") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else ""

@@ -4,6 +4,7 @@ from the environment (12-factor); see README.md and .env.example."""
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -41,6 +42,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.inputguard.InputGuardMiddleware",  # NUL / surrogates / huge numbers → 400
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +82,9 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A kept connection is checked before a request reuses it: a PostgreSQL restart
+# costs no request an error on a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default is shared by web, worker and beat: wait for locks.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -253,7 +258,28 @@ TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
 TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)
 TOLLGATE_LIMITS_CACHE_SECONDS = env.int("TOLLGATE_LIMITS_CACHE_SECONDS", default=10)
 TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS", default=10)
-TOLLGATE_STALE_RESERVATION_MINUTES = 30  # released by usage.tasks.release_stale_reservations
+# A reservation older than this has lost its request (the process died): the
+# recovery task charges it if its call was sent, frees it if not. Longer than the
+# longest call (OPENAI_TIMEOUT_SECONDS per attempt x attempts) — see architecture.md.
+TOLLGATE_STALE_RESERVATION_MINUTES = env.float("TOLLGATE_STALE_RESERVATION_MINUTES", default=5.0)
+# The meter's hard deadline per upstream call (a stream included). A reservation
+# or an Idempotency-Key claim older than this can no longer have a call running:
+# keep TOLLGATE_STALE_RESERVATION_MINUTES above it.
+TOLLGATE_MAX_CALL_SECONDS = env.float("TOLLGATE_MAX_CALL_SECONDS", default=240.0)
+# Settles that could not reach PostgreSQL wait here (fsync'd files) until replayed.
+TOLLGATE_METER_JOURNAL_DIR = env(
+    "TOLLGATE_METER_JOURNAL_DIR", default=str(BASE_DIR / "var" / "meter-journal")
+)
+# Rate limiting while Redis is down: "local" (a per-process limiter, calls flow),
+# "open" (no rate limit) or "closed" (503 service_unavailable).
+TOLLGATE_RATELIMIT_WITHOUT_REDIS = env("TOLLGATE_RATELIMIT_WITHOUT_REDIS", default="local")
+# The moderation pre-screen: "on" (the default; admin's switch decides, fail-closed)
+# or "off" (never screen, e.g. a provider without /v1/moderations).
+TOLLGATE_MODERATION = env("TOLLGATE_MODERATION", default="on")
+# On SIGTERM: stop taking calls, then wait this long for calls in flight to settle.
+TOLLGATE_SHUTDOWN_DRAIN_SECONDS = env.float("TOLLGATE_SHUTDOWN_DRAIN_SECONDS", default=25.0)
+# What a 503 service_unavailable asks the client to wait.
+TOLLGATE_RETRY_AFTER_SECONDS = env.int("TOLLGATE_RETRY_AFTER_SECONDS", default=2)
 TOLLGATE_IDEMPOTENCY_TTL_HOURS = 24
 TOLLGATE_IDEMPOTENCY_WAIT_SECONDS = env.float("TOLLGATE_IDEMPOTENCY_WAIT_SECONDS", default=90.0)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
@@ -263,8 +289,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": 3600.0,
     },
     "usage-release-stale-reservations": {
-        "task": "usage.tasks.release_stale_reservations",
-        "schedule": 300.0,
+        "task": "usage.tasks.release_stale_reservations",  # replays the journal first
+        "schedule": 60.0,
     },
     "usage-purge-idempotency-records": {
         "task": "usage.tasks.purge_idempotency_records",
@@ -306,6 +332,40 @@ CELERY_BEAT_SCHEDULE = {
     "billing-refresh-due-subscriptions": {
         "task": "billing.tasks.refresh_due_subscriptions",
         "schedule": 900.0,
+    },
+}
+
+# --- Tollgate: invoices (the mirror, the PDF archive, billing details) ------------
+# The operator as printed on every invoice (the fake Stripe prints these too).
+TOLLGATE_OPERATOR_LEGAL_NAME = env("TOLLGATE_OPERATOR_LEGAL_NAME", default="Tollgate Demo Ltd")
+# Address lines separated by a literal "\n" (two characters, as in an env file).
+TOLLGATE_OPERATOR_ADDRESS_LINES = env(
+    "TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\\n10115 Berlin"
+).split("\\n")
+TOLLGATE_OPERATOR_COUNTRY = env("TOLLGATE_OPERATOR_COUNTRY", default="DE")
+TOLLGATE_OPERATOR_TAX_ID = env("TOLLGATE_OPERATOR_TAX_ID", default="DE136695976")
+TOLLGATE_OPERATOR_EMAIL = env("TOLLGATE_OPERATOR_EMAIL", default="billing@tollgate.local")
+# Where archived invoice PDFs go: an alias in STORAGES. Default: the default storage
+# (files under MEDIA_ROOT). For S3-compatible storage set
+# TOLLGATE_INVOICE_STORAGE_BACKEND=storages.backends.s3.S3Storage (+ django-storages
+# and its AWS_* settings / TOLLGATE_INVOICE_STORAGE_OPTIONS as JSON).
+TOLLGATE_INVOICE_STORAGE = "default"
+if env("TOLLGATE_INVOICE_STORAGE_BACKEND", default=""):
+    STORAGES["invoices"] = {
+        "BACKEND": env("TOLLGATE_INVOICE_STORAGE_BACKEND"),
+        "OPTIONS": env.json("TOLLGATE_INVOICE_STORAGE_OPTIONS", default={}),
+    }
+    TOLLGATE_INVOICE_STORAGE = "invoices"
+# Stored webhook events still unprocessed after this many seconds are re-queued.
+TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS = env.int("TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-requeue-stripe-events": {
+        "task": "billing.tasks.requeue_unprocessed_events",
+        "schedule": 60.0,
+    },
+    "billing-resync-invoices": {
+        "task": "billing.tasks.resync_invoices",
+        "schedule": crontab(hour=3, minute=17),
     },
 }
 

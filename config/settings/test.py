@@ -24,3 +24,7 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Each test run journals failed settles into its own folder.
+TOLLGATE_METER_JOURNAL_DIR = env(
+    "TOLLGATE_METER_JOURNAL_DIR", default=__import__("tempfile").mkdtemp(prefix="tg-journal-")
+)

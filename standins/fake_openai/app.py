@@ -21,7 +21,15 @@ Faults, two ways (see `Fault`):
   `[[fault:401]]`, `[[fault:context_length]]`, `[[fault:delay:1500]]` (ms),
   `[[fault:cut:3]]` (drop the connection after 3 stream chunks; a plain call is
   cut mid-body), `[[fault:no_usage]]` (no usage chunk / no usage field),
-  `[[fault:pace:50]]` (a streamed answer sends one chunk every 50 ms).
+  `[[fault:pace:50]]` (a streamed answer sends one chunk every 50 ms),
+  `[[fault:malformed:2]]` (a chunk that is not JSON after 2 chunks),
+  `[[fault:stall:2]]` (after 2 chunks the stream goes silent, connection open),
+  `[[fault:truncate:2]]` (after 2 chunks the response ends cleanly: no finish
+  reason, no usage, no [DONE]), `[[fault:nul]]` (the answer carries a NUL and a
+  lone surrogate, as JSON escapes inside a structured answer).
+Every chat call that was answered (its full answer or a stream's first byte) is
+appended to `State.served` as {"request_id" (x-request-id), "completion_id",
+"stream", "fault"}: the fault suite compares it with the ledger.
 Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
 `GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
@@ -89,6 +97,7 @@ class State:
     calls: Counter = field(default_factory=Counter)
     in_flight: int = 0  # chat calls being answered right now
     peak_in_flight: int = 0
+    served: list[dict] = field(default_factory=list)  # chat calls answered (see module doc)
 
     def reset(self) -> None:
         self.peak_in_flight = self.in_flight
@@ -97,6 +106,7 @@ class State:
         self.last_request = None
         self.seen_prefixes.clear()
         self.calls.clear()
+        self.served.clear()
 
     def take_fault(self, endpoint: str) -> Fault | None:
         for fault in list(self.faults):
@@ -217,6 +227,15 @@ def _prompt_usage(state: State, messages: list[dict]) -> tuple[int, int]:
     return prompt, cached
 
 
+def _schema_tokens(response_format: Any) -> int:
+    """Like OpenAI, a structured answer's schema is billed as prompt tokens: here
+    its compact JSON plus a little framing (the real rendering is unpublished)."""
+    if not isinstance(response_format, dict):
+        return 0
+    compact = json.dumps(response_format, separators=(",", ":"), ensure_ascii=False)
+    return len(tokens.get_encoding().encode_ordinary(compact)) + 12
+
+
 def _usage(prompt: int, cached: int, completion: int) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt,
@@ -247,6 +266,18 @@ def _answer(body: dict, messages: list[dict]) -> tuple[str, int, str]:
     return text, len(ids), "stop"
 
 
+def _with_unstorable(text: str, *, structured: bool) -> str:
+    """The answer with a NUL and a lone surrogate in it (a model can echo them)."""
+    if structured:  # inside the first JSON string value, as escapes
+        at = text.find('": "')
+        if at >= 0:
+            at += 4
+            return text[:at] + "\\u0000\\ud800" + text[at:]
+        return text
+    middle = len(text) // 2
+    return text[:middle] + "\x00\ud800" + text[middle:]
+
+
 class _CutBody:
     """Starts a response and drops the connection halfway through."""
 
@@ -265,10 +296,29 @@ class _SSE:
     """A streamed chat completion, chunk by chunk, as OpenAI sends it."""
 
     def __init__(
-        self, chunks: list[bytes], headers: dict[str, str], cut_after: int | None, pace_ms: int = 0
+        self,
+        chunks: list[bytes],
+        headers: dict[str, str],
+        cut_after: int | None,
+        pace_ms: int = 0,
+        broken: Fault | None = None,
     ):
         self.chunks, self.headers, self.cut_after = chunks, headers, cut_after
         self.pace_ms = pace_ms  # pause between chunks, like a model writing
+        self.broken = broken  # malformed / stall / truncate after `arg` chunks
+
+    async def _break(self, send) -> None:
+        kind = self.broken.kind if self.broken else ""
+        if kind == "malformed":
+            await send(
+                {"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True}
+            )
+            await asyncio.sleep(0.05)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif kind == "stall":
+            await asyncio.sleep(3600)  # silent, connection open, until the client gives up
+        else:  # truncate: a clean end without finish reason, usage or [DONE]
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def __call__(self, scope, receive, send) -> None:
         raw_headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
@@ -276,6 +326,8 @@ class _SSE:
         for index, chunk in enumerate(self.chunks):
             if self.cut_after is not None and index >= self.cut_after:
                 return  # connection dropped mid-stream
+            if self.broken is not None and index >= (self.broken.arg or 0):
+                return await self._break(send)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if self.pace_ms:
                 await asyncio.sleep(self.pace_ms / 1000)
@@ -285,7 +337,13 @@ class _SSE:
 
 
 def _sse_chunks(
-    *, completion_id: str, model: str, text: str, finish_reason: str, usage: dict | None
+    *,
+    completion_id: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    usage: dict | None,
+    ascii_only: bool = False,
 ) -> list[bytes]:
     created = int(time.time())
 
@@ -304,7 +362,7 @@ def _sse_chunks(
         }
         if include:  # like OpenAI: "usage": null on every chunk but the last
             payload["usage"] = usage if final else None
-        return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + json.dumps(payload, ensure_ascii=ascii_only).encode() + b"\n\n"
 
     words = [w + " " for w in text.split(" ")]
     words[-1] = words[-1][:-1]
@@ -383,10 +441,21 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         kinds = {f.kind: f for f in faults}
         model = str(body["model"])
         text, completion_tokens, finish_reason = _answer(body, messages)
+        if "nul" in kinds:
+            text = _with_unstorable(text, structured=isinstance(body.get("response_format"), dict))
         prompt_tokens, cached = _prompt_usage(state, messages)
+        prompt_tokens += _schema_tokens(body.get("response_format"))
         usage = _usage(prompt_tokens, cached, completion_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         headers = {"x-request-id": _request_id(), "openai-processing-ms": str(delay)}
+        state.served.append(
+            {
+                "request_id": headers["x-request-id"],
+                "completion_id": completion_id,
+                "stream": bool(body.get("stream")),
+                "fault": ",".join(sorted(kinds)),
+            }
+        )
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = _sse_chunks(
@@ -395,16 +464,21 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
                 text=text,
                 finish_reason=finish_reason,
                 usage=usage if include_usage and "no_usage" not in kinds else None,
+                ascii_only="nul" in kinds,
             )
             cut = kinds.get("cut")
             headers["content-type"] = "text/event-stream; charset=utf-8"
             headers["cache-control"] = "no-cache"
             pace = kinds.get("pace")  # features helper: [[fault:pace:MS]] paces the chunks
+            broken = next(
+                (kinds[k] for k in ("malformed", "stall", "truncate") if k in kinds), None
+            )
             return _SSE(
                 chunks,
                 headers,
                 None if cut is None else (cut.arg or 0),
                 (pace.arg or 0) if pace else 0,
+                broken,
             )
         payload = {
             "id": completion_id,
@@ -424,7 +498,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         }
         if "no_usage" not in kinds:
             payload["usage"] = usage
-        encoded = json.dumps(payload, ensure_ascii=False).encode()
+        encoded = json.dumps(payload, ensure_ascii="nul" in kinds).encode()
         if "cut" in kinds:
             headers["content-type"] = "application/json"
             headers["content-length"] = str(len(encoded))

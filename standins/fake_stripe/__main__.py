@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
 
 from .server import FakeStripe
+
+
+def account_from_env() -> dict:
+    """The operator's public details for invoice PDFs, from the same variables the
+    Django settings read (TOLLGATE_OPERATOR_*); the defaults match settings/base.py."""
+    from .finance import operator_account
+
+    env = os.environ.get
+    return operator_account(
+        name=env("TOLLGATE_OPERATOR_LEGAL_NAME", "Tollgate Demo Ltd"),
+        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin").split(
+            "\\n"
+        ),
+        country=env("TOLLGATE_OPERATOR_COUNTRY", "DE"),
+        tax_id=env("TOLLGATE_OPERATOR_TAX_ID", "DE136695976"),
+        email=env("TOLLGATE_OPERATOR_EMAIL", "billing@tollgate.local"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_attempts=8,
         quiet=not args.verbose,
     )
+    fake.configure_account(**account_from_env())
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)
     fake.start()

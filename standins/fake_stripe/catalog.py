@@ -30,7 +30,30 @@ CUSTOMER_FIELDS = {
     "invoice_settings",
     "preferred_locales",
     "address",
+    "tax_exempt",
 }
+ADDRESS_FIELDS = {"line1", "line2", "postal_code", "city", "state", "country"}
+
+
+def _address(raw) -> dict | None:
+    """`address[line1]=…`; `address=""` clears it."""
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, dict):
+        raise invalid("Invalid address", param="address")
+    unknown = set(raw) - ADDRESS_FIELDS
+    if unknown:
+        raise invalid(f"Received unknown parameter: address[{unknown.pop()}]", param="address")
+    return {key: (raw.get(key) or None) for key in sorted(ADDRESS_FIELDS)}
+
+
+def _tax_exempt(p: dict, current: str) -> str:
+    value = p.get("tax_exempt") or current
+    if value not in ("none", "exempt", "reverse"):
+        raise invalid("Invalid tax_exempt", param="tax_exempt")
+    return value
+
+
 FAILING_CARDS = {
     "pm_card_chargeDeclined",
     "pm_card_visa_chargeDeclined",
@@ -45,7 +68,7 @@ def create_customer(ctx: Ctx) -> dict:
     customer = {
         "id": new_id("cus_", 14),
         "object": "customer",
-        "address": None,
+        "address": _address(p.get("address")),
         "balance": 0,
         "created": ctx.state.now(),
         "currency": None,
@@ -65,7 +88,7 @@ def create_customer(ctx: Ctx) -> dict:
         "name": p.get("name") or None,
         "phone": p.get("phone") or None,
         "preferred_locales": get_list(p, "preferred_locales"),
-        "tax_exempt": "none",
+        "tax_exempt": _tax_exempt(p, "none"),
         "test_clock": None,
     }
     _apply_payment_method(ctx, customer)
@@ -100,6 +123,9 @@ def update_customer(ctx: Ctx) -> dict:
     for key in ("email", "name", "description", "phone"):
         if key in p:
             customer[key] = p[key] or None
+    if "address" in p:
+        customer["address"] = _address(p["address"])
+    customer["tax_exempt"] = _tax_exempt(p, customer["tax_exempt"])
     customer["metadata"] = merge_metadata(customer["metadata"], p.get("metadata"))
     _apply_payment_method(ctx, customer)
     emit(ctx.state, "customer.updated", customer, before)

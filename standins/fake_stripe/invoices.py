@@ -163,17 +163,23 @@ def build_invoice(
     period: tuple[int, int],
     preview: bool = False,
 ) -> dict:
+    from .finance import apply_discounts_and_taxes, customer_snapshot, invoice_totals
+
     customer = state.get("customer", customer_id)
-    total = sum(ln["amount"] for ln in lines)
     invoice_id = new_id("upcoming_in_" if preview else "in_", 24)
     currency = lines[0]["currency"] if lines else "usd"
     for ln in lines:
         ln["invoice"] = invoice_id
+    discount_ids = list((subscription or {}).get("discounts") or [])
+    apply_discounts_and_taxes(state, customer, lines, discount_ids)
+    totals = invoice_totals(lines)
+    total = totals["total"]
     invoice = {
         "id": invoice_id,
         "object": "invoice",
-        "account_country": "US",
-        "account_name": "Tollgate (fake Stripe)",
+        "account_country": state.account["country"],
+        "account_name": state.account["name"],
+        "account_tax_ids": None,
         "amount_due": max(total, 0),
         "amount_overpaid": 0,
         "amount_paid": 0,
@@ -187,11 +193,11 @@ def build_invoice(
         "created": state.now(),
         "currency": currency,
         "customer": customer_id,
-        "customer_email": customer["email"],
-        "customer_name": customer["name"],
+        **customer_snapshot(state, customer),
         "default_payment_method": None,
+        "default_tax_rates": [],
         "description": None,
-        "discounts": [],
+        "discounts": discount_ids,
         "due_date": None,
         "effective_at": None,
         "ending_balance": None,
@@ -211,6 +217,15 @@ def build_invoice(
         "next_payment_attempt": None,
         "number": None,
         "parent": _invoice_parent(subscription),
+        "payments": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/invoice_payments?invoice={invoice_id}",
+        },
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
         "period_end": period[1],
         "period_start": period[0],
         "starting_balance": 0,
@@ -221,15 +236,15 @@ def build_invoice(
             "paid_at": None,
             "voided_at": None,
         },
-        "subtotal": total,
-        "subtotal_excluding_tax": total,
-        "total": total,
-        "total_discount_amounts": [],
-        "total_excluding_tax": total,
-        "total_taxes": [],
+        **totals,
+        "total_pretax_credit_amounts": [],
         "webhooks_delivered_at": None,
     }
     if not preview:
+        if subscription is not None and discount_ids:
+            from .finance import discounts_used
+
+            subscription["discounts"] = discounts_used(state, discount_ids, invoice_id)
         state.add("invoice", invoice)
         emit(state, "invoice.created", invoice)
     return invoice
@@ -254,9 +269,13 @@ def invoice_subscription_id(invoice: dict) -> str | None:
 
 
 def finalize(state: State, invoice: dict, base_url: str) -> None:
+    from .finance import customer_snapshot
+
     now = state.now()
     count = sum(1 for i in state.find("invoice") if i["customer"] == invoice["customer"])
     customer = state.get("customer", invoice["customer"])
+    _apply_customer_balance(invoice, customer)
+    invoice.update(customer_snapshot(state, customer))
     invoice.update(
         status="open",
         number=f"{customer['invoice_prefix']}-{count:04d}",
@@ -266,6 +285,17 @@ def finalize(state: State, invoice: dict, base_url: str) -> None:
     )
     invoice["status_transitions"]["finalized_at"] = now
     emit(state, "invoice.finalized", invoice)
+
+
+def _apply_customer_balance(invoice: dict, customer: dict) -> None:
+    """A credit balance (negative, e.g. from a credit note) pays part of the invoice."""
+    balance = customer.get("balance") or 0
+    applied = max(balance, -invoice["total"]) if invoice["total"] > 0 and balance < 0 else 0
+    invoice["starting_balance"] = balance
+    invoice["ending_balance"] = balance - applied
+    customer["balance"] = balance - applied
+    invoice["amount_due"] = max(invoice["total"] + applied, 0)
+    invoice["amount_remaining"] = invoice["amount_due"]
 
 
 def payment_fails(state: State, customer_id: str) -> bool:
@@ -291,13 +321,15 @@ def attempt_payment(state: State, invoice: dict, *, fails: bool | None = None) -
         invoice["next_payment_attempt"] = state.now() + 3 * 86400
         emit(state, "invoice.payment_failed", invoice)
         return False
+    from .finance import record_payment
+
+    record_payment(state, invoice)
     now = state.now()
     invoice.update(
         status="paid",
         amount_paid=invoice["amount_due"],
         amount_remaining=0,
         next_payment_attempt=None,
-        ending_balance=0,
     )
     invoice["status_transitions"]["paid_at"] = now
     emit(state, "invoice.paid", invoice)

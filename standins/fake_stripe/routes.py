@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import catalog, checkout, invoices, metering, preview, subscriptions
+from . import catalog, checkout, finance, invoices, metering, preview, subscriptions
 from .context import Ctx
 from .events import Deliverer
 from .forms import check_known, get_list, require
@@ -74,6 +74,20 @@ def api_routes(deliverer: Deliverer) -> list[tuple[str, re.Pattern, object]]:
         ("GET", f"/v1/customers/{_ID}", catalog.retrieve_customer),
         ("POST", f"/v1/customers/{_ID}", catalog.update_customer),
         ("DELETE", f"/v1/customers/{_ID}", catalog.delete_customer),
+        ("POST", f"/v1/customers/{_ID}/tax_ids", finance.create_tax_id),
+        ("GET", f"/v1/customers/{_ID}/tax_ids", finance.list_tax_ids),
+        ("DELETE", f"/v1/customers/{_ID}/tax_ids/(?P<tax_id>[A-Za-z0-9_]+)", finance.delete_tax_id),
+        ("POST", "/v1/coupons", finance.create_coupon),
+        ("GET", f"/v1/coupons/{_ID}", finance.retrieve_coupon),
+        ("GET", f"/v1/payment_intents/{_ID}", finance.retrieve_payment_intent),
+        ("GET", f"/v1/charges/{_ID}", finance.retrieve_charge),
+        ("GET", "/v1/refunds", finance.list_refunds),
+        ("GET", f"/v1/refunds/{_ID}", finance.retrieve_refund),
+        ("POST", "/v1/credit_notes", finance.create_credit_note),
+        ("GET", "/v1/credit_notes", finance.list_credit_notes),
+        ("GET", f"/v1/credit_notes/{_ID}", finance.retrieve_credit_note),
+        ("GET", f"/v1/credit_notes/{_ID}/lines", finance.credit_note_lines),
+        ("POST", f"/v1/credit_notes/{_ID}/void", finance.void_credit_note),
         ("POST", "/v1/products", catalog.create_product),
         ("GET", "/v1/products", catalog.list_products),
         ("GET", "/v1/products/search", search("product")),
@@ -109,6 +123,8 @@ def api_routes(deliverer: Deliverer) -> list[tuple[str, re.Pattern, object]]:
         ("GET", f"/v1/invoices/{_ID}", invoices.retrieve_invoice),
         ("GET", f"/v1/invoices/{_ID}/lines", invoices.invoice_lines),
         ("POST", f"/v1/invoices/{_ID}/pay", invoices.pay_invoice),
+        ("POST", f"/v1/invoices/{_ID}/void", finance.void_invoice),
+        ("POST", f"/v1/invoices/{_ID}/mark_uncollectible", finance.mark_uncollectible),
         ("GET", "/v1/events", list_events),
         ("GET", f"/v1/events/{_ID}", retrieve_event),
         ("POST", "/v1/webhook_endpoints", create_endpoint),

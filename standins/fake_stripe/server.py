@@ -47,6 +47,7 @@ class FakeStripe:
         self.httpd.daemon_threads = True
         self.url = public_url or f"http://{host}:{self.httpd.server_address[1]}"
         self._thread: threading.Thread | None = None
+        self._pdfs: dict[str, bytes] = {}  # rendered once per document (not state)
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -77,6 +78,7 @@ class FakeStripe:
         """Forget every object, event, endpoint and queued failure."""
         self.deliverer.reset()
         self.state.reset()
+        self._pdfs.clear()
 
     def add_webhook_endpoint(self, url: str, secret: str, events: list[str] | None = None):
         return self.deliverer.add_endpoint(url, secret, events)
@@ -88,6 +90,37 @@ class FakeStripe:
     def advance(self, subscription_id: str) -> dict:
         """Move a subscription to its next billing period (a test clock)."""
         return self._run(lambda: advance(self.state, subscription_id, self.url))
+
+    def configure_account(self, **details) -> dict:
+        """The account's public details (name, country, address dict, tax_id
+        {"type","value"}, email), as printed on invoice PDFs."""
+        from .finance import configure_account
+
+        with self.state.lock:
+            return dict(configure_account(self.state, **details))
+
+    def set_tax_rate(self, country: str, percentage: str | None) -> None:
+        """Tax (exclusive) for customers whose address is in `country`; None removes it."""
+        from .finance import set_tax_rate
+
+        with self.state.lock:
+            set_tax_rate(self.state, country, percentage)
+
+    def pdf(self, object_id: str) -> bytes:
+        """The PDF of a finalized invoice (`in_…`) or a credit note (`cn_…`)."""
+        from .invoice_pdf import credit_note_html, invoice_html, render_pdf
+
+        if object_id not in self._pdfs:
+            with self.state.lock:
+                if object_id.startswith("cn_"):
+                    html = credit_note_html(self.state, self.state.get("credit_note", object_id))
+                else:
+                    invoice = self.state.get("invoice", object_id)
+                    if invoice["status"] == "draft":
+                        raise StripeFakeError(404, "A draft invoice has no PDF.")
+                    html = invoice_html(self.state, invoice)
+            self._pdfs[object_id] = render_pdf(html)
+        return self._pdfs[object_id]
 
     def fail_next_payment(self, count: int = 1) -> None:
         with self.state.lock:
@@ -359,6 +392,8 @@ _CONTROL = [
         lambda f, d, i: f.set_card_failing(i, bool(d.get("fails", True))),
     ),
     ("GET", "/meter_totals", _control_meter_total),
+    ("POST", "/account", lambda f, d: f.configure_account(**d)),
+    ("POST", "/tax_rates", lambda f, d: f.set_tax_rate(d["country"], d.get("percentage"))),
     (
         "POST",
         "/faults",
@@ -430,6 +465,10 @@ def _portal_card(handler: _Handler, fake: FakeStripe, form: dict, session_id: st
     _portal_get(handler, fake, form, session_id, **notes)
 
 
+def _pdf_get(handler: _Handler, fake: FakeStripe, form: dict, object_id: str) -> None:
+    handler._send(200, fake.pdf(object_id), "application/pdf")
+
+
 def _invoice_get(handler: _Handler, fake: FakeStripe, form: dict, invoice_id: str) -> None:
     with fake.state.lock:
         invoice = fake.state.get("invoice", invoice_id)
@@ -451,5 +490,7 @@ _PAGES = [
         _portal_action("renew"),
     ),
     ("POST", r"/p/session/([A-Za-z0-9_]+)/card", _portal_card),
-    ("GET", r"/i/([A-Za-z0-9_]+)(?:/pdf)?", _invoice_get),
+    ("GET", r"/i/([A-Za-z0-9_]+)", _invoice_get),
+    ("GET", r"/i/([A-Za-z0-9_]+)/pdf", _pdf_get),
+    ("GET", r"/cn/([A-Za-z0-9_]+)/pdf", _pdf_get),
 ]

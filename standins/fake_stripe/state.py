@@ -32,6 +32,13 @@ PREFIXES = {
     "mtr_": ("billing.meter", "billing meter"),
     "we_": ("webhook_endpoint", "webhook endpoint"),
     "pm_": ("payment_method", "payment method"),
+    "txi_": ("tax_id", "tax id"),
+    "txr_": ("tax_rate", "tax rate"),
+    "di_": ("discount", "discount"),
+    "pi_": ("payment_intent", "payment_intent"),
+    "ch_": ("charge", "charge"),
+    "re_": ("refund", "refund"),
+    "cn_": ("credit_note", "credit note"),
 }
 
 
@@ -59,6 +66,11 @@ class State:
             self.faults: list[dict] = []
             self.pending_updates: dict[str, dict] = {}  # sub id -> held item change
             self.checkout_lines: dict[str, list[dict]] = {}
+            # The account's public details (invoice PDFs) and tax per customer country.
+            from .finance import DEFAULT_ACCOUNT
+
+            self.account: dict = copy.deepcopy(DEFAULT_ACCOUNT)
+            self.tax_rates: dict[str, str] = {}  # "DE" -> "19"
 
     # --- time -------------------------------------------------------------------
 

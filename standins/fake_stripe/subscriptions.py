@@ -31,8 +31,10 @@ CREATE_FIELDS = {
     "description",
     "off_session",
     "payment_settings",
+    "discounts",
 }
 UPDATE_FIELDS = {
+    "discounts",
     "items",
     "metadata",
     "payment_behavior",
@@ -176,6 +178,7 @@ def create_subscription(ctx: Ctx) -> dict:
         metadata=p.get("metadata"),
         payment_behavior=behavior,
         description=p.get("description"),
+        discounts=p.get("discounts"),
     )
     if get_bool(p, "cancel_at_period_end", False):
         _set_cancel_at_period_end(ctx.state, sub, True)
@@ -192,6 +195,7 @@ def start_subscription(
     payment_behavior: str = "allow_incomplete",
     description: str | None = None,
     fails: bool | None = None,
+    discounts=None,
 ) -> dict:
     """A new subscription with its first invoice (paid unless the card fails)."""
     now = state.now()
@@ -208,6 +212,10 @@ def start_subscription(
     sub = _new_subscription(state, sub_id, customer_id, now, metadata, description)
     _set_items(state, sub, items)
     state.add("subscription", sub)
+    if discounts:
+        from .finance import attach_discounts
+
+        attach_discounts(state, sub, discounts)
     mark = (len(state.pending_events), state.seq)
     invoice = _first_invoice(state, sub, period, base_url, fails, payment_behavior)
     sub["latest_invoice"] = invoice["id"]
@@ -349,6 +357,10 @@ def update_subscription(ctx: Ctx) -> dict:
                     param=key,
                 )
     before = ctx.state.render(sub)
+    if "discounts" in p:
+        from .finance import attach_discounts
+
+        attach_discounts(ctx.state, sub, p["discounts"] or [])
     if "items" in p:
         change = _ItemChange(ctx, sub, proration, behavior)
         change.run()

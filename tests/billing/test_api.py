@@ -84,7 +84,7 @@ def test_invoices_are_walled_off(api, make_member, workspace, tiers):
         response = client.get(path)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
-    assert client.get("/api/v1/invoices/in_mine/pdf").status_code == 302
+    assert client.get("/api/v1/invoices/in_mine/pdf").status_code == 404  # never finalized
 
 
 def test_subscription_shows_own_workspace(api, make_member, workspace, tiers):

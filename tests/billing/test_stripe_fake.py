@@ -319,7 +319,8 @@ def test_subscription_lifecycle(client, fake_stripe, catalog, receiver):
     assert client.v1.subscriptions.list(params={"customer": sub.customer}).data == []
     assert len(client.v1.subscriptions.list(params={"status": "all"}).data) == 1
     fake_stripe.flush()
-    assert receiver.types() == [
+    payments = ("payment_intent.", "charge.")  # each paid invoice also has its PI + charge
+    assert [t for t in receiver.types() if not t.startswith(payments)] == [
         "customer.created",
         "customer.subscription.created",
         "invoice.created",

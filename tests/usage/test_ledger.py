@@ -55,6 +55,40 @@ def test_stale_reservations_are_released(db, workspace):
         counter_ids=[counter.pk],
         created_at=timezone.now() - timedelta(hours=2),
     )
-    assert release_stale_reservations.delay().get() == 1
+    outcome = release_stale_reservations.delay().get()
+    assert (outcome["freed"], outcome["charged"]) == (1, 0)  # never sent: freed
     counter.refresh_from_db()
     assert (counter.reserved, counter.used) == (0, 0)
+
+
+def test_a_stale_reservation_whose_call_was_sent_is_charged_once_and_flagged(
+    db, workspace, owner, rate_card
+):
+    counter = UsageCounter.objects.create(
+        workspace=workspace,
+        scope="workspace",
+        scope_id=workspace.pk,
+        period_start=timezone.now(),
+        reserved=500,
+    )
+    Reservation.objects.create(
+        request_id="req_sent_then_killed",
+        workspace=workspace,
+        tokens=500,
+        counter_ids=[counter.pk],
+        created_at=timezone.now() - timedelta(hours=2),
+        sent=True,
+        user_id=owner.pk,
+        feature="summarize",
+        model=rate_card.model,
+        input_tokens=200,
+    )
+    assert release_stale_reservations.delay().get()["charged"] == 1
+    assert release_stale_reservations.delay().get()["charged"] == 0  # exactly once
+    event = UsageEvent.objects.get(request_id="req_sent_then_killed")
+    assert (event.status, event.flagged, event.total_tokens) == ("unsettled", True, 500)
+    assert (event.input_tokens, event.output_tokens) == (200, 300)
+    assert event.cost == Decimal("0.00021000")  # 200 * 0.15 + 300 * 0.60 per 1M
+    counter.refresh_from_db()
+    assert (counter.reserved, counter.used) == (0, 500)
+    assert not Reservation.objects.exists()

@@ -32,8 +32,10 @@ def test_flagged_input_is_refused_not_charged_and_logged(
     error = response.json()["error"]
     assert error["code"] == "content_flagged" and error["details"]["categories"] == ["harassment"]
     assert fake_upstream.calls.get("chat", 0) == 0
-    counter = UsageCounter.objects.get(scope="workspace", scope_id=member.workspace_id)
-    assert (counter.used, counter.reserved) == (0, 0) and not Reservation.objects.exists()
+    # Screened before anything is held: no reservation, nothing used.
+    counters = UsageCounter.objects.filter(scope="workspace", scope_id=member.workspace_id)
+    assert all((c.used, c.reserved) == (0, 0) for c in counters)
+    assert not Reservation.objects.exists()
     log = ModerationLog.objects.get()
     assert log.flagged and log.categories == ["harassment"]
     assert log.user_id == member.user_id and log.workspace_id == member.workspace_id
@@ -66,6 +68,29 @@ def test_operators_can_turn_the_screen_off(metered, fake_upstream, make_member, 
     assert _post(metered, secret, FLAGGED).status_code == 201
     assert fake_upstream.calls.get("moderations", 0) == 0
     assert not ModerationLog.objects.exists()
+
+
+def test_the_environment_can_turn_the_screen_off(
+    metered, fake_upstream, settings, make_member, make_key
+):
+    settings.TOLLGATE_MODERATION = "off"
+    _key, secret = make_key(make_member())
+    assert _post(metered, secret, FLAGGED).status_code == 201
+    assert fake_upstream.calls.get("moderations", 0) == 0
+
+
+def test_a_provider_without_moderation_gets_an_error_naming_it(
+    metered, fake_upstream, make_member, make_key
+):
+    fake_upstream.fail_next("404", endpoint="moderations")
+    _key, secret = make_key(make_member())
+    response = _post(metered, secret, TEXT)
+    assert response.status_code == 502  # fail-closed: no call without the screen
+    error = response.json()["error"]
+    assert "moderation" in error["message"] and "TOLLGATE_MODERATION=off" in error["message"]
+    assert error["details"]["stage"] == "moderation"
+    assert fake_upstream.calls.get("chat", 0) == 0
+    assert not Reservation.objects.exists()
 
 
 def test_old_logs_are_purged_after_the_retention(db, workspace):
