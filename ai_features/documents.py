@@ -95,7 +95,7 @@ def extract_text(uploaded_file: IO[bytes], *, filename: str | None = None) -> Ex
     elif kind == "docx":
         text, pages = _docx_text(data), None
     else:
-        text, pages = _plain_text(data), None
+        text, pages = _plain_text(data), None  # a NUL byte: not text, 415 (_sniff)
     text = _tidy(text)
     if not text:
         raise InvalidRequest(
@@ -105,7 +105,7 @@ def extract_text(uploaded_file: IO[bytes], *, filename: str | None = None) -> Ex
         )
     check_input_length(text)
     # What we can't store never reaches the model (config.textguard).
-    textguard.check(text, "document")
+    textguard.check(text, "document")  # a surrogate from any extractor
     textguard.check(PurePath(name).name, "document.filename")
     return ExtractedDocument(text=text, kind=kind, pages=pages, filename=PurePath(name).name)
 

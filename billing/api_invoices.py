@@ -10,8 +10,13 @@ from django.http import FileResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +35,32 @@ from billing.services.billing_details import DetailsInput, billing_details, bill
 from config.errors import ApiError, InvalidRequest, NotFound
 from config.pagination import Cursor
 from config.schema import DATE_PARAM
+
+_error = inline_serializer(
+    "BillingError",
+    {
+        "error": inline_serializer(
+            "BillingErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "details": serializers.DictField(),
+            },
+        )
+    },
+)
+_ERROR_TEXT = {
+    400: "invalid_request (details name the fields)",
+    401: "authentication_required / invalid_api_key",
+    403: "forbidden (role) / workspace_suspended",
+    404: "not_found (also another workspace's invoice)",
+    502: "payment_provider_error (Stripe refused; nothing changed)",
+    503: "service_unavailable / billing_unavailable (Retry-After)",
+}
+
+
+def errors(*codes: int) -> dict:
+    return {code: OpenApiResponse(_error, _ERROR_TEXT[code]) for code in codes}
 
 
 class ServiceUnavailable(ApiError):
@@ -213,19 +244,24 @@ FILTER_PARAMS = [  # `cursor` and `limit` come from the paginator
 ]
 
 
-class InvoiceListApi(APIView):
+class InvoiceListApi(generics.ListAPIView):
     required_perm = Perm.VIEW_BILLING
-    pagination_class = InvoicePagination  # read by the schema: {next, previous, results}
+    serializer_class = InvoiceOutput
+    pagination_class = InvoicePagination
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.invoices_with_details(
+            self.request.workspace, **invoice_filters(self.request)
+        )
 
     @extend_schema(
-        operation_id="invoices_list", parameters=FILTER_PARAMS, responses=InvoiceOutput(many=True)
+        operation_id="invoices_list",
+        parameters=FILTER_PARAMS,
+        responses={200: InvoiceOutput(many=True), **errors(400, 401, 403)},
     )
-    def get(self, request: Request) -> Response:
-        rows = selectors.invoices_with_details(request.workspace, **invoice_filters(request))
-        paginator = InvoicePagination()
-        page = paginator.paginate_queryset(rows, request, self)
-        data = InvoiceOutput(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 def _invoice(request: Request, invoice_id: str) -> Invoice:
@@ -238,7 +274,9 @@ def _invoice(request: Request, invoice_id: str) -> Invoice:
 class InvoiceDetailApi(APIView):
     required_perm = Perm.VIEW_BILLING
 
-    @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
+    @extend_schema(
+        operation_id="invoices_retrieve", responses={200: InvoiceOutput, **errors(401, 403, 404)}
+    )
     def get(self, request: Request, invoice_id: str) -> Response:
         invoice = _invoice(request, invoice_id)
         return Response(InvoiceOutput(invoice, context={"request": request}).data)
@@ -277,8 +315,7 @@ class InvoicePdfApi(APIView):
         operation_id="invoices_pdf",
         responses={
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
-            404: OpenApiResponse(description="No such invoice, or a draft"),
-            503: OpenApiResponse(description="The PDF could not be fetched yet"),
+            **errors(401, 403, 404, 503),
         },
     )
     def get(self, request: Request, invoice_id: str):
@@ -328,14 +365,17 @@ class BillingDetailsApi(APIView):
 
     required_perm = Perm.EDIT_BILLING_DETAILS
 
-    @extend_schema(operation_id="billing_details", responses=BillingDetailsSerializer)
+    @extend_schema(
+        operation_id="billing_details",
+        responses={200: BillingDetailsSerializer, **errors(401, 403)},
+    )
     def get(self, request: Request) -> Response:
         return Response(BillingDetailsSerializer(billing_details(request.workspace)).data)
 
     @extend_schema(
         operation_id="billing_details_update",
         request=BillingDetailsSerializer,
-        responses=BillingDetailsSerializer,
+        responses={200: BillingDetailsSerializer, **errors(400, 401, 403, 502, 503)},
     )
     def put(self, request: Request) -> Response:
         incoming = BillingDetailsSerializer(data=request.data)

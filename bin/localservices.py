@@ -154,3 +154,64 @@ def throwaway_postgres() -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+# --- Servers a fault test can stop and start again (same data, same port) ----------
+
+
+class RestartableRedis:
+    """A private redis-server on a fixed free port; `stop()` kills it (its
+    data goes, like the machine's Redis without persistence), `start()` brings
+    up an empty one on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        args = [redis_server_binary(), "--save", "", "--appendonly", "no"]
+        args += ["--dir", str(self.workdir), "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: _port_open(self.port), "redis-server")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+class RestartablePostgres:
+    """A private PostgreSQL (its own datadir, a fixed free port) that a test can
+    stop (`pg_ctl -m immediate`: connections die as in a crash) and start again."""
+
+    def __init__(self, datadir: Path, database: str = "tollgate") -> None:
+        self.datadir = datadir
+        self.database = database
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+        self.bindir = _pg_bin()
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.as_user = _as_postgres_user(datadir)
+
+    def _run(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self.as_user, *args], check=check, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+
+    def start(self) -> None:
+        fresh = not (self.datadir / "PG_VERSION").exists()
+        if fresh:
+            self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                      "--auth=trust", "-E", "UTF8")  # fmt: skip
+        opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-w", "start")
+        if fresh:
+            self._run(str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                      "-U", "postgres", self.database)  # fmt: skip
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop",
+                  check=False)  # fmt: skip

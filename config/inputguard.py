@@ -11,6 +11,7 @@ escape or a 19-digit number): the common body costs one byte scan."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -54,6 +55,11 @@ def _check_form(request: HttpRequest) -> None:
     except Exception:
         return
     textguard.check({k: form.getlist(k) for k in form})
+    for name in form:  # JSON sent as a form field (e.g. extraction `fields`)
+        for value in form.getlist(name):
+            if value[:1] in "[{" and textguard.body_may_hide_unstorable(value.encode()):
+                with contextlib.suppress(ValueError):
+                    textguard.check(json.loads(value), name)
     for name in files:
         for upload in files.getlist(name):
             textguard.check(upload.name or "", f"{name}.filename")

@@ -6,4 +6,6 @@ class UsageConfig(AppConfig):
     verbose_name = "Usage (the meter)"
 
     def ready(self) -> None:
-        from usage import schema, signals  # noqa: F401
+        from usage import lifecycle, schema, signals  # noqa: F401
+
+        lifecycle.register()  # start-up journal replay, drain on SIGTERM

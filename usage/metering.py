@@ -40,7 +40,7 @@ from usage.dbpool import run_db
 from usage.limits import WorkspaceLimits, get_workspace_limits
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
-from usage.reservations import Hold, no_hold, reserve, settle
+from usage.reservations import Hold, ensure_feature_allowed, no_hold, reserve, settle
 from usage.tokens import count_message_tokens, count_response_format_tokens
 from usage.upstream import TokenUsage, get_upstream
 
@@ -176,6 +176,8 @@ async def _admit(call: _Call) -> None:
         raise ServiceUnavailable("This server is restarting. Retry in a moment.")
     caller = call.caller
     limits = await _rate_limits(caller.workspace)
+    # Refusals that need no model come before the screen (reserve re-checks fresh).
+    ensure_feature_allowed(call.feature, limits)
     call.rate_limits = ratelimit.limits_for(
         workspace_id=caller.workspace.pk,
         key=caller.api_key,

@@ -228,6 +228,14 @@ def _refuse(scope: Scope, used: int, reserved: int, tokens: int, limits: Workspa
     return SpendCapReached(f"This request would pass {noun}.", details={**details, "cap": which})
 
 
+def ensure_feature_allowed(feature: str, limits: WorkspaceLimits) -> None:
+    if not limits.allows_feature(feature):
+        raise Forbidden(
+            f"The feature “{feature}” is not included in your plan.",
+            details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
+        )
+
+
 def reserve(
     *,
     caller,
@@ -244,11 +252,7 @@ def reserve(
     screens before it reserves), so the reservation row says so itself — a
     crash after it is charged by `release_stale`, never lost."""
     limits = get_workspace_limits(caller.workspace)
-    if not limits.allows_feature(feature):
-        raise Forbidden(
-            f"The feature “{feature}” is not included in your plan.",
-            details={"feature": feature, "plan": limits.plan, "upgrade_url": limits.upgrade_url},
-        )
+    ensure_feature_allowed(feature, limits)
     prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits)
     workspace_id = caller.workspace.pk

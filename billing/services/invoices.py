@@ -337,8 +337,27 @@ def invoice_sync(*, invoice: Any, source: str = "webhook") -> SyncResult:
 
 
 def invoice_sync_by_id(*, stripe_invoice_id: str, source: str = "webhook") -> SyncResult:
-    invoice = stripe_api.client().v1.invoices.retrieve(stripe_invoice_id, {"expand": ["payments"]})
+    try:
+        invoice = stripe_api.client().v1.invoices.retrieve(
+            stripe_invoice_id, {"expand": ["payments"]}
+        )
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:  # a deleted draft (`invoice.deleted`): drop its mirror
+            _forget_draft(stripe_invoice_id)
+            return SyncResult(invoice=None)
+        raise
     return invoice_sync(invoice=invoice, source=source)
+
+
+def _forget_draft(stripe_invoice_id: str) -> None:
+    """Only a draft can be deleted at Stripe; an issued invoice is never forgotten."""
+    draft = Invoice.objects.filter(
+        stripe_invoice_id=stripe_invoice_id, status=InvoiceStatus.DRAFT, number=""
+    )
+    for row in draft:
+        row.lines.all().delete()
+        row.status_history.all().delete()
+        Invoice.objects.filter(pk=row.pk).delete()
 
 
 # --- credit notes ----------------------------------------------------------------------

@@ -52,12 +52,19 @@ def event_store(*, event: stripe.Event, payload: bytes) -> StripeEvent | None:
     return stored
 
 
+# An event whose handler keeps failing stops being swept after this many attempts
+# (it stays visible in admin with its last error; "Process again" re-queues it).
+SWEEP_MAX_ATTEMPTS = 30
+
+
 def events_requeue_unprocessed(*, limit: int = 500) -> int:
     """Beat sweeper: queue stored events still unprocessed after a grace period
     (their first enqueue was lost, or every retry failed)."""
     cutoff = clock.now() - timedelta(seconds=settings.TOLLGATE_WEBHOOK_SWEEP_AFTER_SECONDS)
     pks = list(
-        StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        StripeEvent.objects.filter(
+            processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=SWEEP_MAX_ATTEMPTS
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -120,6 +127,7 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "customer.subscription.pending_update_applied": _on_subscription,
     "customer.subscription.pending_update_expired": _on_subscription,
     "invoice.created": _on_invoice,
+    "invoice.deleted": _on_invoice,
     "invoice.finalized": _on_invoice,
     "invoice.updated": _on_invoice,
     "invoice.paid": _on_invoice_paid,

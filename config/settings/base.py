@@ -339,9 +339,13 @@ CELERY_BEAT_SCHEDULE = {
 # The operator as printed on every invoice (the fake Stripe prints these too).
 TOLLGATE_OPERATOR_LEGAL_NAME = env("TOLLGATE_OPERATOR_LEGAL_NAME", default="Tollgate Demo Ltd")
 # Address lines separated by a literal "\n" (two characters, as in an env file).
-TOLLGATE_OPERATOR_ADDRESS_LINES = env(
-    "TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\\n10115 Berlin"
-).split("\\n")
+TOLLGATE_OPERATOR_ADDRESS_LINES = [
+    line.strip()
+    for line in env("TOLLGATE_OPERATOR_ADDRESS", default="1 Example Street\\n10115 Berlin")
+    .replace("\\n", "\n")
+    .splitlines()
+    if line.strip()
+]
 TOLLGATE_OPERATOR_COUNTRY = env("TOLLGATE_OPERATOR_COUNTRY", default="DE")
 TOLLGATE_OPERATOR_TAX_ID = env("TOLLGATE_OPERATOR_TAX_ID", default="DE136695976")
 TOLLGATE_OPERATOR_EMAIL = env("TOLLGATE_OPERATOR_EMAIL", default="billing@tollgate.local")

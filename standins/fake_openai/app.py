@@ -27,18 +27,19 @@ Faults, two ways (see `Fault`):
   `[[fault:truncate:2]]` (after 2 chunks the response ends cleanly: no finish
   reason, no usage, no [DONE]), `[[fault:nul]]` (the answer carries a NUL and a
   lone surrogate, as JSON escapes inside a structured answer).
-Every chat call that was answered (its full answer or a stream's first byte) is
-appended to `State.served` as {"request_id" (x-request-id), "completion_id",
+Every chat call that was answered (its body, or a stream's first content chunk)
+is appended to `State.served` as {"request_id" (x-request-id), "completion_id",
 "stream", "fault"}: the fault suite compares it with the ledger.
 Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
 `GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
-since the last reset).
+since the last reset), `GET /_control/served` (the served-call log below).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -302,12 +303,14 @@ class _SSE:
         cut_after: int | None,
         pace_ms: int = 0,
         broken: Fault | None = None,
+        on_answer=None,
     ):
         self.chunks, self.headers, self.cut_after = chunks, headers, cut_after
+        self.on_answer = on_answer  # called once, when the first content chunk goes out
         self.pace_ms = pace_ms  # pause between chunks, like a model writing
         self.broken = broken  # malformed / stall / truncate after `arg` chunks
 
-    async def _break(self, send) -> None:
+    async def _break(self, receive, send) -> None:
         kind = self.broken.kind if self.broken else ""
         if kind == "malformed":
             await send(
@@ -316,7 +319,12 @@ class _SSE:
             await asyncio.sleep(0.05)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         elif kind == "stall":
-            await asyncio.sleep(3600)  # silent, connection open, until the client gives up
+            # Silent, connection open, until the client gives up (bounded, so a
+            # server shutting down never waits on it for long).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
         else:  # truncate: a clean end without finish reason, usage or [DONE]
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -327,7 +335,9 @@ class _SSE:
             if self.cut_after is not None and index >= self.cut_after:
                 return  # connection dropped mid-stream
             if self.broken is not None and index >= (self.broken.arg or 0):
-                return await self._break(send)
+                return await self._break(receive, send)
+            if index == 1 and self.on_answer is not None:
+                self.on_answer()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if self.pace_ms:
                 await asyncio.sleep(self.pace_ms / 1000)
@@ -448,14 +458,12 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         usage = _usage(prompt_tokens, cached, completion_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         headers = {"x-request-id": _request_id(), "openai-processing-ms": str(delay)}
-        state.served.append(
-            {
-                "request_id": headers["x-request-id"],
-                "completion_id": completion_id,
-                "stream": bool(body.get("stream")),
-                "fault": ",".join(sorted(kinds)),
-            }
-        )
+        served = {
+            "request_id": headers["x-request-id"],
+            "completion_id": completion_id,
+            "stream": bool(body.get("stream")),
+            "fault": ",".join(sorted(kinds)),
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = _sse_chunks(
@@ -479,6 +487,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
                 None if cut is None else (cut.arg or 0),
                 (pace.arg or 0) if pace else 0,
                 broken,
+                on_answer=lambda: state.served.append(served),
             )
         payload = {
             "id": completion_id,
@@ -499,6 +508,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         if "no_usage" not in kinds:
             payload["usage"] = usage
         encoded = json.dumps(payload, ensure_ascii="nul" in kinds).encode()
+        state.served.append(served)
         if "cut" in kinds:
             headers["content-type"] = "application/json"
             headers["content-length"] = str(len(encoded))
@@ -593,6 +603,9 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             }
         )
 
+    async def control_served(request: Request) -> Response:
+        return JSONResponse({"served": state.served})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return openai_error(404, f"Unknown path {request.url.path}", kind="invalid_request_error")
 
@@ -607,6 +620,7 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             Route("/_control/config", control_config, methods=["POST"]),
             Route("/_control/last_request", control_last_request, methods=["GET"]),
             Route("/_control/stats", control_stats, methods=["GET"]),
+            Route("/_control/served", control_served, methods=["GET"]),
         ],
         exception_handlers={404: not_found},
     )

@@ -20,13 +20,19 @@ def account_from_env() -> dict:
     env = os.environ.get
     return operator_account(
         name=env("TOLLGATE_OPERATOR_LEGAL_NAME", "Tollgate Demo Ltd"),
-        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin").split(
-            "\\n"
-        ),
+        address_lines=env("TOLLGATE_OPERATOR_ADDRESS", "1 Example Street\\n10115 Berlin")
+        .replace("\\n", "\n")
+        .splitlines(),
         country=env("TOLLGATE_OPERATOR_COUNTRY", "DE"),
         tax_id=env("TOLLGATE_OPERATOR_TAX_ID", "DE136695976"),
         email=env("TOLLGATE_OPERATOR_EMAIL", "billing@tollgate.local"),
     )
+
+
+def _warm_pdf_renderer() -> None:
+    from .invoice_pdf import render_pdf
+
+    render_pdf("<p>warm-up</p>")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)
     fake.start()
+    # Load WeasyPrint now (seconds on a busy machine), not on the first invoice PDF.
+    threading.Thread(target=_warm_pdf_renderer, daemon=True).start()
     print(f"==> fake Stripe (demo payments) at {fake.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -86,7 +86,9 @@ def operator_account(
             "line2": ", ".join(lines[1:]) or None,
             "country": country,
         },
-        "tax_id": {"type": "eu_vat", "value": tax_id} if tax_id else {},
+        "tax_id": {"type": "eu_vat" if country in EU else "tax_id", "value": tax_id}
+        if tax_id
+        else {},
     }
 
 

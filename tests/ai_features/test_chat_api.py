@@ -284,8 +284,7 @@ def test_a_stream_broken_midway_ends_with_an_error_event(
         assert response.status_code == 200
         events = list(_events(response.iter_lines()))
     kinds = [k for k, _ in events]
-    # API.md: a stream that fails after it started ends with ONE error event,
-    # and nothing after it.
+    # API.md: one `error` event, and nothing after it.
     assert kinds[-1] == "error" and kinds.count("error") == 1
     assert events[-1][1]["error"]["code"].startswith("upstream_")
     message = Message.objects.get(role="assistant")

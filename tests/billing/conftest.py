@@ -61,3 +61,9 @@ def stripe_tiers(tiers, stripe_env) -> dict[str, Tier]:
     from billing.services.catalog import tier_sync_to_stripe
 
     return {slug: tier_sync_to_stripe(tier=tier) for slug, tier in tiers.items()}
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Archived invoice PDFs go to this test's own directory, not var/media."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
