@@ -46,8 +46,9 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
         "--report-dir",
         str(tmp_path),
     ]
+    # Run in the test's tmp dir: schemathesis keeps its cache (.schemathesis/) in the cwd.
     result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=150, check=False
     )
     # The whole report, for reading after a failure (gitignored).
     REPORT.parent.mkdir(parents=True, exist_ok=True)
