@@ -1,7 +1,8 @@
 """The ONE path to the upstream model (DESIGN.md "The request path").
 
-    authenticate → rate limit (Redis) → estimate → reserve (PostgreSQL, one
-    transaction) → moderation → upstream → record the event and settle
+    caller (authenticated by the API view) → rate limit (Redis) → estimate →
+    reserve (PostgreSQL, one transaction) → moderation → upstream → record the
+    event and settle
 
 `complete` and `stream` run the whole call in their own asyncio task: when the
 HTTP client goes away, the call still finishes, is recorded and settles.
@@ -21,27 +22,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
-from accounts.roles import Perm
 from config import clock, textguard
 from config.errors import (
     ApiError,
-    AuthenticationRequired,
     ContentFlagged,
-    Forbidden,
-    InvalidApiKey,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
-    WorkspaceSuspended,
     dependency_down,
     to_api_error,
 )
 from config.textguard import scrub
 from usage import journal, moderation, ratelimit, redis_client
-from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import (
     WorkspaceLimits,
@@ -94,46 +88,6 @@ class Completion:
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
-
-
-# --- authenticate -------------------------------------------------------------
-
-
-def _enforce_csrf(request) -> None:
-    """Session-authenticated POSTs need a CSRF token (API keys don't)."""
-    check = CsrfViewMiddleware(lambda req: None)
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:
-        raise Forbidden("CSRF check failed. Reload the page and try again.")
-
-
-async def authenticate(request) -> Caller:
-    header = request.headers.get("Authorization")
-    if header:
-        secret = parse_bearer(header)
-        if secret is None:
-            raise InvalidApiKey("Send your key as `Authorization: Bearer tg_live_…`.")
-        ctx = await alookup_key(secret)
-        caller = Caller(ctx.workspace, ctx.user, ctx.membership, ctx.api_key)
-    else:
-        # CurrentWorkspaceMiddleware has already resolved the session's user.
-        user = request.user
-        if not user.is_authenticated:
-            raise AuthenticationRequired()
-        membership = getattr(request, "membership", None)
-        if membership is None:
-            raise Forbidden("You are not a member of any workspace.")
-        _enforce_csrf(request)
-        caller = Caller(membership.workspace, user, membership, None)
-    if caller.user.is_suspended:
-        raise WorkspaceSuspended(caller.user.suspended_reason or "Your account is suspended.")
-    if caller.workspace.is_suspended:
-        raise WorkspaceSuspended(
-            caller.workspace.suspended_reason or "This workspace is suspended."
-        )
-    if not caller.membership.can(Perm.USE_FEATURES):
-        raise Forbidden("Your role in this workspace can't run AI features.")
-    return caller
 
 
 # --- the call -----------------------------------------------------------------------
@@ -303,7 +257,9 @@ async def _admit(call: _Call) -> None:
 
 
 async def _screen(call: _Call) -> None:
-    screen = moderation.cached_settings() or await run_db(moderation.current_settings)
+    screen = moderation.cached_settings()
+    if screen is None:
+        screen = await run_db(moderation.current_settings)
     if not moderation.screening_enabled(screen):
         return
     result = await moderation.screen(call.moderation_text)
@@ -340,7 +296,9 @@ def _event(
     flag_reason: str = "",
 ) -> UsageEvent:
     usage = usage or TokenUsage(0, 0, 0)
-    prices = call.hold.prices
+    hold = call.hold
+    assert hold is not None, "events are written only for calls that reserved"
+    prices = hold.prices
     caller = call.caller
     latency = int((time.monotonic() - call.started) * 1000) if call.started else 0
     return UsageEvent(
@@ -353,7 +311,7 @@ def _event(
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
-        reserved_tokens=call.hold.tokens,
+        reserved_tokens=hold.tokens,
         input_price=prices.input_per_million,
         cached_input_price=prices.cached_input_per_million,
         output_price=prices.output_per_million,
@@ -412,6 +370,7 @@ async def _settle(
     except Exception as error:
         if not dependency_down(error):
             raise
+        assert call.hold is not None  # a call being recorded has reserved
         entry = journal.entry_for(
             hold=call.hold, event=event, moderation=call.screen_log, touch_key_id=touch_key_id
         )

@@ -153,7 +153,8 @@ FROM locked l CROSS JOIN verdict v ORDER BY l.id
 
 
 def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
-    values, params = [], {}
+    values: list[str] = []
+    params: dict[str, object] = {}
     for i, scope in enumerate(scopes):
         values.append(f"(%(k{i})s, %(i{i})s::bigint, %(p{i})s::timestamptz, %(l{i})s::bigint)")
         params |= {
