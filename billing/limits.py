@@ -17,7 +17,13 @@ from accounts.models import Workspace
 from billing import operator_settings
 from billing.models import Subscription, Tier
 from config import clock
-from usage.limits import AccessRefusal, WorkspaceLimits, _month_bounds, default_limits
+from usage.limits import (
+    AccessRefusal,
+    WorkspaceLimits,
+    _month_bounds,
+    default_limits,
+    forget_cached_limits,
+)
 
 # The free tier is read on nearly every metered call and changes only when an
 # operator edits it: keep it per process for a few seconds (dropped at once in
@@ -29,6 +35,7 @@ _free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
 def forget_cached_tiers() -> None:
     _free_tier_cache.clear()
     _admitted_limits.clear()
+    forget_cached_limits()
 
 
 # The limits each workspace's calls were admitted under (set when the meter

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health, metrics, schema  # noqa: F401 - registers schema extensions
+from config import health, metrics
 
 handler404 = "config.errors.api_not_found"
 handler500 = "config.errors.api_server_error"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import stripe
 from django.db import transaction
+from stripe.params import CustomerCreateParams
+from stripe.params.checkout import SessionCreateParamsLineItem
 
 from accounts import audit
 from accounts.models import Workspace
@@ -44,7 +45,7 @@ def ensure_customer(*, workspace: Workspace, email: str = "") -> str:
     if sub.stripe_customer_id:
         return sub.stripe_customer_id
     client = stripe_api.client()
-    params: dict[str, Any] = {
+    params: CustomerCreateParams = {
         "name": workspace.name,
         "metadata": {"workspace_id": str(workspace.pk)},
     }
@@ -85,7 +86,7 @@ def checkout_start(
             details={"plan": ["not purchasable"]},
         )
     customer_id = ensure_customer(workspace=workspace, email=email)
-    line_items = [{"price": tier.stripe_price_id, "quantity": 1}]
+    line_items: list[SessionCreateParamsLineItem] = [{"price": tier.stripe_price_id, "quantity": 1}]
     if tier.stripe_overage_price_id:
         line_items.append({"price": tier.stripe_overage_price_id})
     meta = {"workspace_id": str(workspace.pk), "tier": tier.slug}
@@ -113,7 +114,7 @@ def checkout_start(
         checkout_url=session.url,
         checkout_expires_at=expires_at,
     )
-    return session.url
+    return session.url or ""  # always set for a hosted Checkout session
 
 
 def portal_url(*, workspace: Workspace, return_url: str) -> str:

@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.TollgateAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -280,8 +280,12 @@ TOLLGATE_METER_DB_THREADS = env.int("TOLLGATE_METER_DB_THREADS", default=8)  # h
 TOLLGATE_KEY_CACHE_SECONDS = env.int("TOLLGATE_KEY_CACHE_SECONDS", default=60)
 TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
 TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)
-TOLLGATE_LIMITS_CACHE_SECONDS = env.int("TOLLGATE_LIMITS_CACHE_SECONDS", default=10)
 TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS", default=10)
+# Moderation verdicts kept per process by content hash, and the window in which
+# inputs share one /moderations request (usage.moderation.screen).
+TOLLGATE_MODERATION_RESULT_SECONDS = env.int("TOLLGATE_MODERATION_RESULT_SECONDS", default=300)
+TOLLGATE_MODERATION_RESULT_ENTRIES = env.int("TOLLGATE_MODERATION_RESULT_ENTRIES", default=10_000)
+TOLLGATE_MODERATION_BATCH_MS = env.float("TOLLGATE_MODERATION_BATCH_MS", default=1.0)
 # A reservation older than this has lost its request (the process died): the
 # recovery task charges it if its call was sent, frees it if not. Longer than the
 # longest call (OPENAI_TIMEOUT_SECONDS per attempt x attempts) — see architecture.md.
