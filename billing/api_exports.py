@@ -25,7 +25,7 @@ from billing.services.exports import (
     job_for_download,
     job_progress_data,
 )
-from config.errors import AuthenticationRequired, InvalidRequest, NotFound
+from config.errors import AuthenticationRequired, NotFound
 from config.exports import CONTENT_TYPES, FORMATS, get_kind
 
 
@@ -164,14 +164,14 @@ class ExportDownloadApi(APIView):
         parameters=[OpenApiParameter("token", str, required=True, description="from download_url")],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
-            400: ExportErrorOutput,
             **ERRORS,
         },
     )
     def get(self, request: Request, job_id: str):
+        # A link without its token is no link: 404, like any other bad link.
         token = request.query_params.get("token", "")
         if not token:
-            raise InvalidRequest("The link has no token.", details={"token": ["required"]})
+            raise NotFound()
         job = job_for_download(
             job_id=job_id,
             token=token,
