@@ -200,7 +200,7 @@ def apply_operator_rules(limits: WorkspaceLimits, sub: Subscription | None, now:
     if rules.backstop_tripped_month == f"{now:%Y-%m}" and rules.backstop_policy == "refuse":
         return replace(limits, refusal=BACKSTOP_REFUSAL)
     dunning = _dunning(sub)
-    if dunning is None:
+    if dunning is None or sub is None:
         return limits
     if dunning.refused:
         return replace(limits, refusal=payment_overdue(sub, dunning))

@@ -238,6 +238,7 @@ def register() -> None:
                 "billing.CreditNote",
                 "billing.BillingDetails",
                 "billing.ExportJob",
+                "billing.DunningState",  # no person in it; goes with the subscription
             ),
             kept=(
                 "billing.Subscription",
@@ -245,6 +246,7 @@ def register() -> None:
                 "billing.Invoice",
                 "billing.CreditNote",
                 "billing.OverageReport",
+                "billing.DunningState",
             ),
             export=export,
             erase_user=erase_user,

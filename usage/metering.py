@@ -238,7 +238,7 @@ async def _admit(call: _Call) -> None:
     if admitted.values:
         *version, member_cap_raw = admitted.values
     else:  # without Redis (local limiter) nothing was read
-        version, member_cap_raw = _UNVOUCHED(), None
+        version, member_cap_raw = list(_UNVOUCHED()), None
     limits = await _current_limits(caller.workspace, tuple(version))
     call.started = time.monotonic()
     await _screen(call)

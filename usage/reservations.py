@@ -402,7 +402,10 @@ def _insert_records(event: UsageEvent, moderation: ModerationLog | None) -> None
         params += values
     picks = ", ".join(f"(SELECT id FROM r{n})" for n in range(len(parts)))  # noqa: S608
     (ids,) = _prepared(f"WITH {', '.join(ctes)} SELECT {picks}", params)
-    for instance, pk in zip([event, moderation], ids, strict=False):
+    written: list[UsageEvent | ModerationLog] = [event]
+    if moderation is not None:
+        written.append(moderation)
+    for instance, pk in zip(written, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = connection.alias

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
@@ -79,7 +80,7 @@ def _lines(ours: dict[str, dict], theirs: upstream_admin.UpstreamFigures) -> lis
     lines = []
     for model, scope in sorted(keys):
         mine = ours.get(model, {}) if scope == ident else {}
-        line = {"model": model, "upstream_scope": scope}
+        line: dict[str, Any] = {"model": model, "upstream_scope": scope}
         for metric in METRICS:
             line[f"our_{metric}"] = int(mine.get(metric) or 0)
             line[f"their_{metric}"] = int(getattr(theirs, metric).get((model, scope), 0))
@@ -177,4 +178,8 @@ def cost_scale_for(start: date, end: date) -> dict[date, Decimal]:
     runs = ReconciliationRun.objects.filter(
         day__gte=start, day__lt=end, upstream_cost__isnull=False, ledger_cost__gt=0
     )
-    return {run.day: run.upstream_cost / run.ledger_cost for run in runs}
+    return {
+        run.day: run.upstream_cost / run.ledger_cost
+        for run in runs
+        if run.upstream_cost is not None  # the query excludes it; says so to the checker
+    }
