@@ -4,6 +4,8 @@ to a pending invitation after signing in."""
 
 from __future__ import annotations
 
+import html
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.urls import reverse
 
@@ -23,6 +25,11 @@ def pending_invitation(request):
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def format_email_subject(self, subject):
+        # Subjects are plain text: undo the HTML escaping of the template
+        # ("Tom &amp; Jerry&#x27;s" → "Tom & Jerry's").
+        return super().format_email_subject(html.unescape(subject))
+
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=commit)
         if commit and not user.memberships.exists():

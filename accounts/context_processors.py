@@ -7,4 +7,5 @@ def workspace(request):
         "current_membership": getattr(request, "membership", None),
         "demo_upstream": getattr(settings, "OPENAI_DEMO_UPSTREAM", False),
         "site_url": settings.SITE_URL,
+        "support_email": settings.TOLLGATE_SUPPORT_EMAIL,
     }

@@ -4,10 +4,12 @@ from the key instead (accounts.permissions.IsWorkspaceMember)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
+from accounts.roles import Perm
 from accounts.selectors import SESSION_WORKSPACE_KEY, membership_for
 from config.errors import WorkspaceSuspended, error_response, is_api_request
 
@@ -15,6 +17,9 @@ SUSPENSION_EXEMPT_PREFIXES = ("/accounts/logout/", "/static/", "/healthz", "/rea
 # When only the current workspace is suspended, its members may still switch to
 # another workspace they belong to: nothing of the suspended one is reachable.
 WORKSPACE_SWITCH_PATHS = ("/workspaces/", "/workspaces/switch/")
+# A suspended workspace can still pay and see its invoices (DESIGN.md): billing
+# pages stay open to those of its members whose role sees billing.
+BILLING_PREFIXES = ("/billing/",)
 
 
 def suspension_reason(request: HttpRequest) -> str | None:
@@ -27,6 +32,19 @@ def suspension_reason(request: HttpRequest) -> str | None:
     return None
 
 
+def owner_may_pass_suspension(request: HttpRequest) -> bool:
+    """A suspended workspace's owner can still reach billing (to pay), invoices,
+    exports and their data (DESIGN.md): paths in TOLLGATE_SUSPENDED_OWNER_PATHS.
+    A suspended *person* gets nothing."""
+    membership = getattr(request, "membership", None)
+    return (
+        membership is not None
+        and membership.role == "owner"
+        and not getattr(request.user, "is_suspended", False)
+        and request.path.startswith(tuple(settings.TOLLGATE_SUSPENDED_OWNER_PATHS))
+    )
+
+
 def suspended_response(request: HttpRequest, reason: str):
     if is_api_request(request):
         return error_response(WorkspaceSuspended(reason))
@@ -34,8 +52,17 @@ def suspended_response(request: HttpRequest, reason: str):
         not request.user.is_suspended
         and request.user.memberships.filter(workspace__is_suspended=False).exists()
     )
-    return render(
-        request, "accounts/suspended.html", {"reason": reason, "may_switch": may_switch}, status=403
+    context = {"reason": reason, "may_switch": may_switch, "may_bill": _may_bill(request)}
+    return render(request, "accounts/suspended.html", context, status=403)
+
+
+def _may_bill(request: HttpRequest) -> bool:
+    """Only the workspace is suspended (not the person) and their role sees billing."""
+    membership = getattr(request, "membership", None)
+    return (
+        not request.user.is_suspended
+        and membership is not None
+        and membership.can(Perm.VIEW_BILLING)
     )
 
 
@@ -55,7 +82,9 @@ class CurrentWorkspaceMiddleware(MiddlewareMixin):
             return None
         if not request.user.is_suspended and request.path in WORKSPACE_SWITCH_PATHS:
             return None
+        if request.path.startswith(BILLING_PREFIXES) and _may_bill(request):
+            return None
         reason = suspension_reason(request)
-        if reason:
+        if reason and not owner_may_pass_suspension(request):
             return suspended_response(request, reason)
         return None

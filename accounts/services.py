@@ -388,7 +388,16 @@ def workspace_suspend(*, workspace: Workspace, reason: str, operator: User | Non
         target=workspace.name,
         reason=workspace.suspended_reason,
     )
+    transaction.on_commit(lambda: _tell_owners_suspended(workspace.pk), robust=True)
     return workspace
+
+
+def _tell_owners_suspended(workspace_id: int) -> None:
+    """The owners hear why, that billing stays open, and whom to write to."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    owners = Membership.objects.for_workspace(workspace).filter(role=Role.OWNER)
+    for membership in owners.select_related("user"):
+        emails.send_workspace_suspended(workspace=workspace, to=membership.user.email)
 
 
 @transaction.atomic

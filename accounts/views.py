@@ -394,7 +394,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         context["email_taken"] = _email_has_account(invitation.email)
         return render(request, "accounts/invitation.html", context)
     context["matches"] = services.user_owns_email(user=user, email=invitation.email)
-    if request.method == "POST" and context["matches"]:
+    # Came through this link before signing up or in: they were told they'd join
+    # once verified, so they join now — no second "Accept" click.
+    carried = request.session.get(SESSION_INVITATION_KEY) == token
+    if context["matches"] and (request.method == "POST" or carried):
         return _accept(request, invitation)
     return render(request, "accounts/invitation.html", context)
 

@@ -3,10 +3,12 @@ of the same workspace gets 404), saved history, streamed answers.
 
 Every answer is one walk through the registry's runner (`ai_features.runs`):
 `run_feature` for a whole answer, `stream_feature` (the meter's stream) for a
-streamed one. If the client goes
-away (the Stop button closes the connection), Django cancels our generator; we
-close the meter's stream, which drains the upstream and records the usage, and
-save what was written so far as a stopped message."""
+streamed one. Stop = the client closes the connection (the Stop button aborts
+the request; Django cancels us): we close the meter's stream, which ends the
+upstream generation and records what was produced (event status `stopped`);
+the question and the partial answer stay in the conversation, as a `stopped`
+message carrying the recorded tokens — also when Stop comes before the first
+token."""
 
 from __future__ import annotations
 
@@ -176,9 +178,13 @@ def _open_streamed_turn(
 
 
 @transaction.atomic
-def _cancel_streamed_turn(*, conversation: Conversation, messages: tuple[Message, Message]) -> None:
-    """The call was refused before any answer: leave no trace of the turn."""
+def _cancel_streamed_turn(
+    *, conversation: Conversation, messages: tuple[Message, Message], title: str
+) -> None:
+    """The call was refused before any answer (nothing charged): leave no trace
+    of the turn, the title it may have given the conversation included."""
     Message.objects.filter(pk__in=[m.pk for m in messages]).delete()
+    Conversation.objects.filter(pk=conversation.pk).update(title=title)
 
 
 def _record_usage_on(message_id: int, claim=None):
@@ -306,6 +312,7 @@ async def chat_reply_stream(
 ) -> ChatStream:
 
     prep = await _prepare(caller=caller, conversation=conversation, turn=turn)
+    title_before = conversation.title
     opened = await run_db(
         _open_streamed_turn, conversation=conversation, content=turn.content, prep=prep
     )
@@ -323,9 +330,31 @@ async def chat_reply_stream(
         first = await anext(upstream)
     except StopAsyncIteration:
         first = None
+    except asyncio.CancelledError:
+        # Stop before the first token: the meter records what was used; the
+        # question stays, with a stopped (empty) answer carrying those tokens.
+        await _shielded(upstream.aclose())
+        await _shielded(
+            run_db(
+                _close_streamed_turn,
+                message_id=opened[1].pk,
+                request_id=prep.request_id,
+                content="",
+                status=Message.Status.STOPPED,
+                completion=None,
+            )
+        )
+        raise
     except BaseException:
         await _shielded(upstream.aclose())
-        await _shielded(run_db(_cancel_streamed_turn, conversation=conversation, messages=opened))
+        await _shielded(
+            run_db(
+                _cancel_streamed_turn,
+                conversation=conversation,
+                messages=opened,
+                title=title_before,
+            )
+        )
         raise
     return ChatStream(
         request_id=prep.request_id,
@@ -367,9 +396,9 @@ async def _relay(
         logger.exception("chat stream %s failed", prep.request_id)
         status, error = Message.Status.FAILED, to_api_error(exc) or UpstreamError()
     finally:
-        # On Stop (the client went away: Django cancels us) or a broken stream,
-        # the meter keeps reading the upstream to its end and records the usage
-        # onto the placeholder (`on_recorded`); we keep what was written so far.
+        # On Stop (the client went away: Django cancels us) closing the meter's
+        # stream ends the upstream call and records what was produced onto the
+        # placeholder (`on_recorded`) before returning; we keep what was written.
         await _shielded(upstream.aclose())
         message = await _shielded(
             run_db(

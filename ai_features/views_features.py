@@ -20,6 +20,25 @@ from ai_features.registry import FeatureNotAllowed, ensure_allowed, get_feature
 from config.errors import ApiError, NotFound
 
 
+def _not_in_plan(request: HttpRequest, feature_slug: str, exc: FeatureNotAllowed) -> HttpResponse:
+    """The plan lacks the feature: an owner/admin is offered the upgrade, anyone
+    else is told whom to ask (not "ask an owner" when they are one)."""
+    from usage.limits import get_workspace_limits
+
+    plan = get_workspace_limits(request.workspace).plan_name
+    reason = f"{get_feature(feature_slug).name} is not included in the {plan} plan."
+    return render(
+        request,
+        "ai_features/not_allowed.html",
+        {
+            "reason": reason,
+            "upgrade_url": exc.details.get("upgrade_url"),
+            "can_upgrade": request.membership.can(Perm.MANAGE_BILLING),
+        },
+        status=403,
+    )
+
+
 def workspace_page(feature_slug: str | None = None):
     """Signed in, in a workspace, allowed to use features (and this one)."""
 
@@ -30,22 +49,21 @@ def workspace_page(feature_slug: str | None = None):
             if request.workspace is None:
                 return redirect("accounts:workspace_switch")
             if not request.membership.can(Perm.USE_FEATURES):
+                role = request.membership.get_role_display()
                 return render(
                     request,
                     "ai_features/not_allowed.html",
-                    {"reason": "Your role in this workspace can't run AI features."},
+                    {
+                        "reason": f"Your role in this workspace, {role}, can't run AI features.",
+                        "ask_perm": Perm.MANAGE_MEMBERS,
+                    },
                     status=403,
                 )
             if feature_slug:
                 try:
                     ensure_allowed(feature_slug, request.workspace)
                 except FeatureNotAllowed as exc:
-                    return render(
-                        request,
-                        "ai_features/not_allowed.html",
-                        {"reason": exc.message, "upgrade_url": exc.details.get("upgrade_url")},
-                        status=403,
-                    )
+                    return _not_in_plan(request, feature_slug, exc)
             try:
                 return view(request, *args, **kwargs)
             except NotFound:

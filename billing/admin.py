@@ -40,6 +40,29 @@ class TierForm(forms.ModelForm):
             "is_archived",
             "sort_order",
         ]
+        help_texts = {
+            "is_public": "Shown on the pricing page and offered for upgrades. A paid tier "
+            "can be public only once it has a Stripe price (the list action "
+            "“Create/update the Stripe Product and Prices”).",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.initial.setdefault("is_public", False)  # public after the Stripe sync
+
+    def clean(self):
+        data = super().clean()
+        paid = (data.get("monthly_price") or 0) > 0
+        synced = bool(self.instance.pk and self.instance.stripe_price_id)
+        if data.get("is_public") and paid and not synced:
+            self.add_error(
+                "is_public",
+                "This paid tier has no Stripe price yet, so nobody could buy it. Save it "
+                "without “public”, select it in the tier list and run “Create/update the "
+                "Stripe Product and Prices”, then make it public.",
+            )
+        return data
 
 
 @admin.register(Tier)
@@ -68,9 +91,31 @@ class TierAdmin(admin.ModelAdmin):
         "stripe_synced_at",
     ]
     actions = ["sync_to_stripe"]
-
-    def get_fields(self, request, obj=None):
-        return [*super().get_fields(request, obj), *self.readonly_fields]
+    # The Stripe ids appear once, read-only, in their own section.
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "sort_order"]}),
+        (
+            "Price and limits",
+            {"fields": ["monthly_price", "currency", "included_tokens", "rpm_limit", "tpm_limit"]},
+        ),
+        ("Features and upgrades", {"fields": ["features", "next_tier"]}),
+        (
+            "Past the included tokens",
+            {"fields": ["overage_policy", "overage_price_per_million", "overage_spend_cap"]},
+        ),
+        ("Visibility", {"fields": ["is_public", "is_archived"]}),
+        (
+            "Stripe (set by the sync action)",
+            {
+                "fields": [
+                    "stripe_product_id",
+                    "stripe_price_id",
+                    "stripe_overage_price_id",
+                    "stripe_synced_at",
+                ]
+            },
+        ),
+    ]
 
     @admin.action(description="Create/update the Stripe Product and Prices")
     def sync_to_stripe(self, request, queryset):
@@ -181,6 +226,8 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "kind", "period_start", "created_at"]
 
 
+from billing import admin_economics  # noqa: E402,F401,I001  (operator economics)
+from billing import admin_exports  # noqa: E402, F401  (export jobs, read-only)
 from billing.admin_invoices import (  # noqa: E402,F401  (the invoice mirror's admin)
     CreditNoteAdmin,
     InvoiceAdmin,

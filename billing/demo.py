@@ -13,7 +13,7 @@ DEMO_TIERS = [
     {
         "slug": "free",
         "name": "Free",
-        "description": "Try every feature. No card needed.",
+        "description": "Try Summarize and Extract. No card needed (Chat comes with Pro).",
         "monthly_price": Decimal("0"),
         "included_tokens": 20_000,
         "rpm_limit": 20,
@@ -102,4 +102,7 @@ def seed() -> list[str]:
             lines.append(f"  Stripe sync skipped: {type(exc).__name__}")
     else:
         lines.append("  Stripe is not configured: plans show, but can't be bought.")
+    from billing.demo_finance import seed_finance_staff
+
+    lines.extend(seed_finance_staff())
     return lines

@@ -11,7 +11,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 
 from billing.money import format_money
 
-TERMS_VERSION = "2026-11-01"
+TERMS_VERSION = "2026-12-02"  # the due-now sentence says what really happens
 
 
 def terms_text(
@@ -23,13 +23,24 @@ def terms_text(
     included_tokens: int,
     amount_due_now: Decimal | None,
     metered_note: str = "",
+    new_period: bool = False,
 ) -> str:
-    due = (
-        f"{format_money(amount_due_now, currency)} is charged now for the rest of the current "
-        "billing period (prorated)"
-        if amount_due_now is not None
-        else "The amount due now is calculated by Stripe when you confirm"
-    )
+    # Say what really happens: from a free plan the full price is charged and a
+    # new monthly period starts today; between paid plans only the difference
+    # for the rest of the current period is charged and its end date stays.
+    if amount_due_now is None:
+        due = "The amount due now is calculated by Stripe when you confirm"
+    elif new_period:
+        due = (
+            f"{format_money(amount_due_now, currency)} (the full monthly price) is charged now; "
+            "a new billing period starts today, your included tokens start again from zero, "
+            "and the plan renews on this day each month"
+        )
+    else:
+        due = (
+            f"{format_money(amount_due_now, currency)} is charged now: the price difference for "
+            "the rest of the current billing period, which keeps its end date"
+        )
     lines = [
         f"Tollgate plan change terms, version {TERMS_VERSION}.",
         f"You are moving this workspace from {from_name} to {to_name}.",

@@ -61,9 +61,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     if request.GET.get("session_id") and stripe_api.is_configured():
         # Back from Checkout: mirror now instead of waiting for the webhook.
         try:
-            subs.checkout_complete(session_id=request.GET["session_id"])
+            sub = subs.checkout_complete(session_id=request.GET["session_id"])
         except Exception:  # the webhook will catch up; the page must still render
             messages.warning(request, "Stripe is still confirming your payment.")
+        else:
+            if sub is not None and sub.tier is not None and sub.status in ("active", "trialing"):
+                messages.success(
+                    request, f"Payment received — this workspace is on {sub.tier.name} now."
+                )
+            else:
+                messages.info(request, "Stripe is still confirming your payment.")
         return redirect("billing:overview")
     ws = request.workspace
     usage = selectors.period_usage(ws)
@@ -291,7 +298,7 @@ def spend_cap(request: HttpRequest) -> HttpResponse:
         cap = Decimal(raw) if raw else None
         if cap is not None and not cap.is_finite():
             raise InvalidOperation
-        subs.spend_cap_set(workspace=request.workspace, cap=cap)
+        subs.spend_cap_set(workspace=request.workspace, cap=cap, actor=request.user)
     except InvalidOperation:
         messages.error(request, "Enter the cap as an amount, e.g. 50.00, or leave it empty.")
     except ApiError as exc:

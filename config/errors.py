@@ -217,11 +217,41 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def wants_page(request: HttpRequest) -> bool:
+    """A browser navigating to a page (not the API, htmx or a fetch for JSON)."""
+    accept = request.headers.get("Accept", "")
+    return (
+        not is_api_request(request)
+        and "text/html" in accept
+        and not request.headers.get("HX-Request")
+    )
+
+
+def error_page(request: HttpRequest, error: ApiError):
+    """An ApiError met by a page: the styled page for its status, in words."""
+    from django.shortcuts import render
+
+    template = {403: "403.html", 404: "404.html"}.get(error.status, "error.html")
+    context = {
+        "exception": error.message,
+        "error": error,
+        "request_path": request.path,
+        "upgrade_url": error.details.get("upgrade_url") if error.details else None,
+    }
+    response = render(request, template, context, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
 class ApiErrorMiddleware(MiddlewareMixin):
-    """Renders ApiError raised by plain Django views (sync or async) under /api/."""
+    """Renders ApiError raised by plain Django views (sync or async) under /api/ in
+    the API's format, and as a styled page when a browser navigated to a page."""
 
     def process_exception(self, request: HttpRequest, exc: Exception):
         if isinstance(exc, ApiError):
+            if wants_page(request):
+                return error_page(request, exc)
             return error_response(exc)
         if is_api_request(request):
             error = to_api_error(exc)
@@ -248,9 +278,17 @@ def api_server_error(request: HttpRequest):
         return error_response(
             ApiError("Something went wrong on our side.", code="internal_error", status=500)
         )
-    from django.views.defaults import server_error
+    # Rendered without the request (its context may be what broke), with the
+    # support address so the page offers a way on.
+    from django.conf import settings
+    from django.http import HttpResponseServerError
+    from django.template.loader import render_to_string
 
-    return server_error(request)
+    try:
+        html = render_to_string("500.html", {"support_email": settings.TOLLGATE_SUPPORT_EMAIL})
+    except Exception:  # the error page must never fail
+        html = "<h1>Server Error (500)</h1>"
+    return HttpResponseServerError(html)
 
 
 def _unavailable(request: HttpRequest):

@@ -42,7 +42,8 @@ def _verify(page, email: str) -> None:
     page.get_by_role("button", name="Confirm").click()
 
 
-def test_signup_verify_invite_and_teammate_joins(live_url, page, browser):
+def test_signup_verify_invite_and_teammate_joins(live_url, sized_page, browser, shoot):
+    page = sized_page
     # The founder signs up and verifies the emailed link.
     page.goto(f"{live_url}/accounts/signup/")
     page.fill("input[name=email]", "founder@example.com")
@@ -63,7 +64,8 @@ def test_signup_verify_invite_and_teammate_joins(live_url, page, browser):
     expect(page.get_by_test_id("invitations-table")).to_contain_text("mate@example.com")
 
     # The teammate, in their own browser, follows the invitation and signs up.
-    mate = browser.new_context().new_page()
+    mate = browser.new_context(viewport=page.viewport_size).new_page()
+    mate.width_name = page.width_name
     mate.set_default_timeout(15_000)
     mate.goto(_last_link("mate@example.com", r"http://\S+/invitations/\S+/"))
     expect(mate.get_by_role("heading", name="Join Acme Research")).to_be_visible()
@@ -72,10 +74,11 @@ def test_signup_verify_invite_and_teammate_joins(live_url, page, browser):
     assert mate.input_value("input[name=email]") == "mate@example.com"
     _sign_up(mate, "mate@example.com")
     _verify(mate, "mate@example.com")
-    mate.get_by_test_id("accept-invitation").click()
+    # Verified: they join at once, as the invitation page promised (no extra click).
     expect(mate.get_by_text("Welcome to Acme Research!")).to_be_visible()
     expect(mate.get_by_test_id("workspace-name")).to_have_text("Acme Research")
     expect(mate.get_by_test_id("my-role")).to_have_text("Admin")
+    shoot(mate, "invited-teammate-dashboard")
 
     # Both see the workspace and each other.
     page.goto(f"{live_url}/workspace/members/")

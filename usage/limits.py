@@ -33,6 +33,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from config import clock
+from config.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,23 @@ if TYPE_CHECKING:
     from accounts.models import Workspace
 
 OveragePolicy = Literal["stop", "metered"]
+
+
+@dataclass(frozen=True)
+class AccessRefusal:
+    """Why the provider refuses feature calls outright (billing: dunning or the
+    upstream budget backstop). Carried on the limits the meter already reads, so
+    refusing costs no extra query on the hot path."""
+
+    status: int  # 402 payment_overdue, 503 upstream_unavailable
+    code: str
+    message: str
+    details: tuple[tuple[str, str], ...] = ()
+
+    def as_error(self) -> ApiError:
+        return ApiError(
+            self.message, code=self.code, status=self.status, details=dict(self.details)
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,12 @@ class WorkspaceLimits:
     features: frozenset[str] | None = None  # None: every feature
     next_plan: str | None = None  # slug of the next tier up
     upgrade_url: str = "/billing/upgrade/"
+    refusal: AccessRefusal | None = None  # set: every feature call is refused
+    monthly_price: Decimal = Decimal("0")  # the plan's fee, shown beside the tokens
+
+    def ensure_access(self) -> None:
+        if self.refusal is not None:
+            raise self.refusal.as_error()
 
     def allows_feature(self, slug: str) -> bool:
         return self.features is None or slug in self.features

@@ -1,7 +1,8 @@
 """The ONE path to the upstream model (DESIGN.md "The request path").
 
-    authenticate → rate limit (Redis) → estimate → reserve (PostgreSQL, one
-    transaction) → moderation → upstream → record the event and settle
+    caller (authenticated by the API view) → rate limit (Redis) → estimate →
+    reserve (PostgreSQL, one transaction) → moderation → upstream → record the
+    event and settle
 
 `complete` and `stream` run the whole call in their own asyncio task: when the
 HTTP client goes away, the call still finishes, is recorded and settles.
@@ -21,27 +22,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
-from accounts.roles import Perm
 from config import clock, textguard
 from config.errors import (
     ApiError,
-    AuthenticationRequired,
     ContentFlagged,
-    Forbidden,
-    InvalidApiKey,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
-    WorkspaceSuspended,
     dependency_down,
     to_api_error,
 )
 from config.textguard import scrub
 from usage import journal, moderation, ratelimit, redis_client
-from usage.apikeys import alookup_key, parse_bearer
 from usage.dbpool import run_db
 from usage.limits import (
     WorkspaceLimits,
@@ -61,7 +55,7 @@ from usage.reservations import (
     reserve,
     settle,
 )
-from usage.tokens import count_message_tokens, count_response_format_tokens
+from usage.tokens import count_message_tokens, count_response_format_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
 
 logger = logging.getLogger(__name__)
@@ -94,46 +88,6 @@ class Completion:
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
-
-
-# --- authenticate -------------------------------------------------------------
-
-
-def _enforce_csrf(request) -> None:
-    """Session-authenticated POSTs need a CSRF token (API keys don't)."""
-    check = CsrfViewMiddleware(lambda req: None)
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:
-        raise Forbidden("CSRF check failed. Reload the page and try again.")
-
-
-async def authenticate(request) -> Caller:
-    header = request.headers.get("Authorization")
-    if header:
-        secret = parse_bearer(header)
-        if secret is None:
-            raise InvalidApiKey("Send your key as `Authorization: Bearer tg_live_…`.")
-        ctx = await alookup_key(secret)
-        caller = Caller(ctx.workspace, ctx.user, ctx.membership, ctx.api_key)
-    else:
-        # CurrentWorkspaceMiddleware has already resolved the session's user.
-        user = request.user
-        if not user.is_authenticated:
-            raise AuthenticationRequired()
-        membership = getattr(request, "membership", None)
-        if membership is None:
-            raise Forbidden("You are not a member of any workspace.")
-        _enforce_csrf(request)
-        caller = Caller(membership.workspace, user, membership, None)
-    if caller.user.is_suspended:
-        raise WorkspaceSuspended(caller.user.suspended_reason or "Your account is suspended.")
-    if caller.workspace.is_suspended:
-        raise WorkspaceSuspended(
-            caller.workspace.suspended_reason or "This workspace is suspended."
-        )
-    if not caller.membership.can(Perm.USE_FEATURES):
-        raise Forbidden("Your role in this workspace can't run AI features.")
-    return caller
 
 
 # --- the call -----------------------------------------------------------------------
@@ -200,6 +154,9 @@ class _Call:
     touch_key: bool = False
     screen_log: ModerationLog | None = None
     started: float = 0.0
+    # Stop (see `_stop`): the consumer closed a stream before its end.
+    stop_requested: bool = False
+    upstream_open: bool = False
 
     @property
     def estimate(self) -> int:
@@ -261,6 +218,7 @@ async def _admit(call: _Call) -> None:
     limits = await _limits_for_rate_check(caller.workspace)
     # Refusals that need no model come before the screen (reserve re-checks fresh).
     ensure_feature_allowed(call.feature, limits)
+    limits.ensure_access()  # unpaid / upstream backstop: refused before any upstream call
     call.rate_limits = ratelimit.limits_for(
         workspace_id=caller.workspace.pk,
         key=caller.api_key,
@@ -280,7 +238,7 @@ async def _admit(call: _Call) -> None:
     if admitted.values:
         *version, member_cap_raw = admitted.values
     else:  # without Redis (local limiter) nothing was read
-        version, member_cap_raw = _UNVOUCHED(), None
+        version, member_cap_raw = list(_UNVOUCHED()), None
     limits = await _current_limits(caller.workspace, tuple(version))
     call.started = time.monotonic()
     await _screen(call)
@@ -299,7 +257,9 @@ async def _admit(call: _Call) -> None:
 
 
 async def _screen(call: _Call) -> None:
-    screen = moderation.cached_settings() or await run_db(moderation.current_settings)
+    screen = moderation.cached_settings()
+    if screen is None:
+        screen = await run_db(moderation.current_settings)
     if not moderation.screening_enabled(screen):
         return
     result = await moderation.screen(call.moderation_text)
@@ -336,7 +296,9 @@ def _event(
     flag_reason: str = "",
 ) -> UsageEvent:
     usage = usage or TokenUsage(0, 0, 0)
-    prices = call.hold.prices
+    hold = call.hold
+    assert hold is not None, "events are written only for calls that reserved"
+    prices = hold.prices
     caller = call.caller
     latency = int((time.monotonic() - call.started) * 1000) if call.started else 0
     return UsageEvent(
@@ -349,7 +311,7 @@ def _event(
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
-        reserved_tokens=call.hold.tokens,
+        reserved_tokens=hold.tokens,
         input_price=prices.input_per_million,
         cached_input_price=prices.cached_input_per_million,
         output_price=prices.output_per_million,
@@ -408,6 +370,7 @@ async def _settle(
     except Exception as error:
         if not dependency_down(error):
             raise
+        assert call.hold is not None  # a call being recorded has reserved
         entry = journal.entry_for(
             hold=call.hold, event=event, moderation=call.screen_log, touch_key_id=touch_key_id
         )
@@ -601,6 +564,10 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     usage = None
     upstream_id = ""
     finish = None
+    if call.stop_requested:  # stopped before the request went out: nothing used
+        await _record_stopped(call, text="", usage=TokenUsage(0, 0, 0), upstream_request_id="")
+        return
+    call.upstream_open = True
     try:
         async with asyncio.timeout(settings.TOLLGATE_MAX_CALL_SECONDS):
             async for chunk in get_upstream().chat_stream(
@@ -617,7 +584,14 @@ async def _pump(call: _Call, queue: asyncio.Queue) -> None:
                     delta = scrub(chunk.delta)
                     parts.append(delta)
                     queue.put_nowait(delta)
+        call.upstream_open = False
     except BaseException as error:
+        call.upstream_open = False
+        if call.stop_requested and isinstance(error, asyncio.CancelledError):
+            await _record_stopped(
+                call, text="".join(parts), usage=usage, upstream_request_id=upstream_id
+            )
+            return
         # Tokens were consumed if anything came back: charge the reported usage,
         # else the reservation.
         await _record_failure(call, error, consumed=bool(parts or usage), usage=usage)
@@ -654,7 +628,8 @@ async def stream(
 ) -> AsyncIterator[str | Completion]:
     """Yields text deltas, then one final Completion. Refusals (quota, rate
     limit, moderation) raise at the first iteration, before any text. If the
-    consumer stops early, the upstream is still read to the end and recorded."""
+    consumer closes the stream early (Stop), the upstream stream is closed and
+    what was produced is recorded before the close returns (see `_stop`)."""
     call = _prepare(
         caller=caller,
         feature=feature,
@@ -668,14 +643,66 @@ async def stream(
         streamed=True,
     )
     queue: asyncio.Queue = asyncio.Queue()
-    _keep_alive(_pump(call, queue))
-    while True:
-        item = await queue.get()
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    pump = _keep_alive(_pump(call, queue))
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not pump.done():
+            await _stop(call, pump)
+
+
+# --- Stop ------------------------------------------------------------------------
+# A consumer that closes the stream early (the chat's Stop button) ends the
+# upstream generation: we close the upstream stream and charge what was
+# produced — the upstream's usage if it already arrived, else the prompt
+# estimate plus a tokenizer count of the text received, flagged
+# "stopped_estimated". The event's status is `stopped`.
+
+
+async def _stop(call: _Call, pump: asyncio.Task) -> None:
+    """Stop the call and wait until it is recorded (so the caller can read it)."""
+    call.stop_requested = True
+    if call.upstream_open:
+        pump.cancel()  # raises inside the upstream read; chat_stream closes the stream
+    try:
+        await asyncio.shield(pump)
+    except asyncio.CancelledError:
+        await pump  # we were cancelled too (client gone): still wait for the record
+
+
+async def _record_stopped(
+    call: _Call, *, text: str, usage: TokenUsage | None, upstream_request_id: str
+) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # the cancellation was our own Stop: settle normally
+    flag = ""
+    if usage is None:
+        usage = TokenUsage(call.input_estimate, 0, count_tokens(text, call.model))
+        flag = "stopped_estimated: stopped before the upstream reported usage; tokenizer count."
+    event = _event(
+        call,
+        status=EventStatus.STOPPED,
+        usage=usage,
+        upstream_request_id=upstream_request_id,
+        flag_reason=flag,
+    )
+    hook = call.on_recorded
+    try:
+        await _settle(call, event, on_recorded=(lambda e: hook(e, text)) if hook else None)
+    except ServiceUnavailable:
+        pass  # journaled
+    except Exception:
+        logger.exception("could not settle stopped call %s", call.request_id)
+    _keep_alive(
+        ratelimit.adjust_tokens(call.rate_limits, call.window, usage.total_tokens - call.estimate)
+    )
 
 
 async def drain_in_flight(timeout: float = 10.0) -> None:

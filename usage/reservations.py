@@ -153,7 +153,8 @@ FROM locked l CROSS JOIN verdict v ORDER BY l.id
 
 
 def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
-    values, params = [], {}
+    values: list[str] = []
+    params: dict[str, object] = {}
     for i, scope in enumerate(scopes):
         values.append(f"(%(k{i})s, %(i{i})s::bigint, %(p{i})s::timestamptz, %(l{i})s::bigint)")
         params |= {
@@ -279,6 +280,7 @@ def reserve(
     `limits`: the workspace's current limits if the caller has them (the meter's
     version-checked cache), else read now."""
     limits = limits or get_workspace_limits(caller.workspace)
+    limits.ensure_access()  # dunning / upstream backstop (billing's provider decides)
     ensure_feature_allowed(feature, limits)
     prices = price_for(model, clock.now())
     scopes = scopes_for(caller=caller, limits=limits, member_cap_raw=member_cap_raw)
@@ -400,7 +402,10 @@ def _insert_records(event: UsageEvent, moderation: ModerationLog | None) -> None
         params += values
     picks = ", ".join(f"(SELECT id FROM r{n})" for n in range(len(parts)))  # noqa: S608
     (ids,) = _prepared(f"WITH {', '.join(ctes)} SELECT {picks}", params)
-    for instance, pk in zip([event, moderation], ids, strict=False):
+    written: list[UsageEvent | ModerationLog] = [event]
+    if moderation is not None:
+        written.append(moderation)
+    for instance, pk in zip(written, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = connection.alias

@@ -6,24 +6,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
 from accounts.roles import Perm
-from config import clock
-from usage import selectors, services
+from usage import dashboard, selectors, services
 from usage.forms import KeyForm
 from usage.limits import get_workspace_limits
-from usage.models import ApiKey, CapPeriod
+from usage.models import ApiKey, CapPeriod, EventStatus
 
 
 def _membership(request: HttpRequest, perm: str):
     if request.membership is None:
         raise Http404("No workspace")
     if not request.membership.can(perm):
-        raise PermissionDenied
+        label = Perm(perm).label
+        raise PermissionDenied(f"This page is for people who may {label[0].lower()}{label[1:]}.")
     return request.membership
 
 
@@ -85,49 +85,81 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     return render(request, "usage/key_revoke.html", {"key": key})
 
 
+def _usage_membership(request: HttpRequest):
+    m = request.membership
+    if m is None:
+        raise Http404("No workspace")
+    if not (m.can(Perm.VIEW_OWN_USAGE) or m.can(Perm.VIEW_ALL_USAGE)):
+        raise PermissionDenied("Your role in this workspace can't see usage.")
+    return m
+
+
+def _usage_reads(request: HttpRequest):
+    membership = _usage_membership(request)
+    quota = dashboard.quota_view(workspace=request.workspace)
+    filters = dashboard.parse_filters(
+        request.GET, period_start=quota.period_start, period_end=quota.period_end
+    )
+    events = dashboard.filtered_events(
+        workspace=request.workspace, membership=membership, filters=filters
+    )
+    return membership, quota, filters, events
+
+
 @login_required
 def usage(request: HttpRequest) -> HttpResponse:
-    membership = _membership(request, Perm.VIEW_OWN_USAGE)
-    workspace = request.workspace
-    everyone = selectors.sees_everyone(membership)
-    person = None if everyone else request.user
-    limits = get_workspace_limits(workspace)
-    quota = selectors.quota(workspace=workspace)
-    start, end = limits.period_start, clock.now()
-    by_day = selectors.usage_rows(
-        workspace=workspace, start=start.date(), end=end.date(), group_by="day", user=person
+    """The one usage page: quota and money for the period, tokens per day,
+    breakdowns, the request trace (filters, CSV) and, for managers, member caps.
+    Every figure is read from the ledger (usage/dashboard.py)."""
+    if request.workspace is None:
+        return redirect("accounts:workspace_switch")
+    membership, quota, filters, events = _usage_reads(request)
+    everyone = dashboard.sees_everyone(membership)
+    groups = ["feature", "member", "key", "model"] if everyone else ["feature", "key", "model"]
+    page = Paginator(dashboard.trace(events), dashboard.TRACE_PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
-    by_member = (
-        selectors.usage_rows(
-            workspace=workspace, start=start.date(), end=end.date(), group_by="member"
-        )
-        if everyone
-        else []
-    )
-    events = selectors.events(
-        workspace=workspace, start=limits.period_start, end=end, user=person
-    ).order_by("-created_at", "-id")
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     caps = (
-        selectors.member_caps(workspace=workspace) if membership.can(Perm.MANAGE_MEMBERS) else None
+        selectors.member_caps(workspace=request.workspace)
+        if membership.can(Perm.MANAGE_MEMBERS)
+        else None
     )
     return render(
         request,
         "usage/usage.html",
         {
             "quota": quota,
+            "filters": filters,
             "everyone": everyone,
-            "by_day": by_day,
-            "by_member": by_member,
-            "chart": {
-                "labels": [r.group for r in by_day],
-                "tokens": [r.total_tokens for r in by_day],
-            },
+            "totals": dashboard.totals(events),
+            "daily": dashboard.daily(events, filters),
+            "breakdowns": [
+                (g, dashboard.BREAKDOWNS[g][1], dashboard.breakdown(events, g)) for g in groups
+            ],
             "page": page,
+            "query": query.urlencode(),
+            "choices": dashboard.filter_choices(workspace=request.workspace, membership=membership),
+            "statuses": [s for s, _label in EventStatus.choices],
             "caps": caps,
             "cap_periods": CapPeriod.choices,
+            "can_manage_billing": membership.can(Perm.MANAGE_BILLING),
+            "can_use_features": membership.can(Perm.USE_FEATURES),
         },
     )
+
+
+@login_required
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    if request.workspace is None:
+        return redirect("accounts:workspace_switch")
+    _member, _quota, filters, events = _usage_reads(request)
+    response = StreamingHttpResponse(dashboard.trace_csv(events), content_type="text/csv")
+    response["Content-Disposition"] = (
+        f'attachment; filename="usage-{filters.start}-{filters.end}.csv"'
+    )
+    return response
 
 
 @login_required

@@ -120,10 +120,11 @@ async def summary_run(*, caller, value: SummarizeInput, source: str = "", claim=
     return run.record
 
 
-def get_summary(*, workspace, pk: str) -> Summary:
-    """A summary of the workspace (any member's: summaries are the workspace's)."""
+def get_summary(*, workspace, user, pk: str) -> Summary:
+    """One of the person's own summaries: private like their documents and chats
+    (another member — an admin too — or another workspace gets 404)."""
     try:
-        return Summary.objects.for_workspace(workspace).get(pk=uuid.UUID(str(pk)))
+        return Summary.objects.for_workspace(workspace).get(user=user, pk=uuid.UUID(str(pk)))
     except (Summary.DoesNotExist, ValueError):
         raise NotFound() from None
 

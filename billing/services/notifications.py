@@ -8,17 +8,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Membership, Workspace
+from accounts.notifications import EmailKind, wanted_recipients
 from accounts.roles import Perm
 from billing.models import Invoice
 
 
-def billing_managers(workspace: Workspace) -> list[str]:
+def billing_managers(workspace: Workspace, kind: str = EmailKind.TRANSACTIONAL) -> list[str]:
+    """Owners' and admins' addresses, of those who want this kind of email."""
     members = Membership.objects.for_workspace(workspace).select_related("user")
-    return sorted(m.user.email for m in members if m.can(Perm.MANAGE_BILLING) and m.user.is_active)
+    managers = [m.user for m in members if m.can(Perm.MANAGE_BILLING)]
+    return wanted_recipients(managers, kind)
 
 
-def _send(*, workspace: Workspace, subject: str, template: str, context: dict) -> int:
-    recipients = billing_managers(workspace)
+def _send(*, workspace: Workspace, kind: str, subject: str, template: str, context: dict) -> int:
+    recipients = billing_managers(workspace, kind)
     if not recipients:
         return 0
     context = {
@@ -38,12 +41,18 @@ def notify_usage_alert(*, workspace: Workspace, threshold: int, usage) -> int:
     limits = usage.limits
     exhausted = threshold >= 100 and limits.overage_policy == "stop"
     upgrade_url = settings.SITE_URL.rstrip("/") + limits.upgrade_url
-    if exhausted:
+    if exhausted and usage.used < limits.included_tokens:
+        # Refused before the last token: one request didn't fit in what was left.
+        subject = (
+            f"{workspace.name} is out of tokens for its next request — upgrade needs your consent"
+        )
+    elif exhausted:
         subject = f"{workspace.name} has used all included tokens — upgrade needs your consent"
     else:
         subject = f"{workspace.name} has used {threshold}% of its included tokens"
     return _send(
         workspace=workspace,
+        kind=EmailKind.USAGE_ALERTS,
         subject=subject,
         template="quota_exhausted" if exhausted else "usage_alert",
         context={
@@ -58,6 +67,8 @@ def notify_usage_alert(*, workspace: Workspace, threshold: int, usage) -> int:
 def notify_payment_failed(*, invoice: Invoice) -> int:
     return _send(
         workspace=invoice.workspace,
+        # Action needed to keep the service: not an optional invoice/receipt mail.
+        kind=EmailKind.TRANSACTIONAL,
         subject="A payment failed",
         template="payment_failed",
         context={"invoice": invoice},

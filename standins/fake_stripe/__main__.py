@@ -8,7 +8,9 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from . import persist
 from .server import FakeStripe
 
 
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", help="accept only this sk_test_… key (default: any)")
     parser.add_argument("--public-url", help="address browsers use for the hosted pages")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--state-file", type=Path, help="keep the account's state here across restarts (JSON)"
+    )
     args = parser.parse_args(argv)
     if bool(args.webhook_url) != bool(args.webhook_secret):
         parser.error("--webhook-url and --webhook-secret go together")
@@ -55,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         webhook_attempts=8,
         quiet=not args.verbose,
     )
+    saver = None
+    if args.state_file:
+        restored = persist.load(fake.state, args.state_file)
+        saver = persist.Saver(fake.state, args.state_file).start()
+        if restored:
+            print(f"==> fake Stripe: state restored from {args.state_file}", flush=True)
     fake.configure_account(**account_from_env())
     if args.webhook_url:
         fake.add_webhook_endpoint(args.webhook_url, args.webhook_secret)
@@ -67,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     fake.stop()
+    if saver is not None:
+        saver.stop()
     return 0
 
 

@@ -85,11 +85,17 @@ def checkout_page(state: State, session: dict, lines: list[dict], error: str = "
         f"<h1>Subscribe</h1>{cancel}<table>{rows}"
         f"<tr class='total'><td>Total due today</td><td style='text-align:right'>{total}</td>"
         f"</tr></table>{error_html}"
-        f"<form method='post' action='/c/pay/{escape(session['id'])}'>"
+        # Feedback while the payment and its webhooks go through (a few seconds).
+        f"<form method='post' action='/c/pay/{escape(session['id'])}' "
+        "onsubmit=\"var b=this.querySelector('button');b.disabled=true;"
+        "b.textContent='Processing payment…';"
+        "this.querySelector('.paying').hidden=false\">"
         f"<label>Email<input name='email' type='email' value='{escape(email or '')}'></label>"
         "<label>Card number<input name='card' value='4242 4242 4242 4242' "
         "autocomplete='off'></label>"
-        f"<button type='submit'>Pay {total}</button></form>",
+        f"<button type='submit'>Pay {total}</button>"
+        "<p class='paying' role='status' hidden>Confirming your payment with your bank… "
+        "you'll be taken back in a moment.</p></form>",
     )
 
 

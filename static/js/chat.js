@@ -1,6 +1,7 @@
 /* Streams a chat answer from POST /api/v1/chats/{id}/messages (stream: true),
    reading the text/event-stream body with fetch. Stop aborts the request: the
-   server stops relaying, the meter still records the tokens used. */
+   server ends the upstream call and records what was produced; we then read
+   the saved message back (GET /api/v1/chats/{id}) to show its real tokens. */
 (function () {
   "use strict";
   const form = document.getElementById("chat-form");
@@ -59,6 +60,28 @@
     copy.dataset.copyTarget = "#" + content.id;
     f.append(small, copy);
     article.appendChild(f);
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // After Stop: the server records the stopped answer a moment later; show
+  // the tokens the ledger charged (polls until the message is no longer streaming).
+  async function showStopped(article) {
+    for (let i = 0; i < 40; i++) {
+      await sleep(250);
+      let data;
+      try {
+        const answer = await Tollgate.api(form.dataset.chatUrl, { method: "GET", raw: true });
+        if (!answer.ok) continue;
+        data = await answer.response.json();
+      } catch (e) { continue; }
+      const last = data.messages.filter((m) => m.role === "assistant").pop();
+      if (!last || last.status === "streaming") continue;
+      article.id = "msg-" + last.id;
+      article.dataset.status = last.status;
+      if (!article.querySelector("footer")) footer(article, last.usage);
+      return;
+    }
   }
 
   function busy(on) {
@@ -143,7 +166,7 @@
     } catch (err) {
       if (err.name === "AbortError") {
         badge(article, "stopped");
-        article.dataset.status = "stopped";
+        await showStopped(article);
       } else {
         badge(article, "failed");
         Tollgate.renderError(errorBox, { error: { message: "The connection broke before the answer finished. Try again.", details: {} } });

@@ -54,13 +54,31 @@
     unsupported_media_type: "Upload a .txt, .md, .pdf or .docx file.",
   };
 
+  // "fields[0].name" → "Field 1: name"; "text" → "Text" — words, not paths.
+  function fieldLabel(key) {
+    return key
+      .replace(/^([a-z_]+)\[(\d+)\]\.?/, function (_m, list, i) {
+        const noun = list.replace(/s$/, "").replace(/_/g, " ");
+        return noun.charAt(0).toUpperCase() + noun.slice(1) + " " + (Number(i) + 1) + ": ";
+      })
+      .replace(/_/g, " ")
+      .replace(/^./, (c) => c.toUpperCase())
+      .replace(/: $/, "");
+  }
+
   function renderError(el, payload) {
     const error = (payload && payload.error) || { message: "Something went wrong.", details: {} };
     const details = error.details || {};
     el.replaceChildren();
     el.hidden = false;
+    const fieldErrors = Object.entries(details).filter(
+      ([k, v]) => Array.isArray(v) && !["request_ids"].includes(k)
+    );
     const strong = document.createElement("strong");
-    strong.textContent = error.message;
+    // A generic "Some fields are not valid." says nothing: name what to fix.
+    strong.textContent = /^Some fields are not valid/.test(error.message) && fieldErrors.length
+      ? "Please fix " + (fieldErrors.length === 1 ? "this:" : "these " + fieldErrors.length + " things:")
+      : error.message;
     el.appendChild(strong);
     const hint = NEXT_STEP[error.code];
     if (hint && hint !== error.message) {
@@ -74,14 +92,11 @@
       a.dataset.testid = "upgrade-link";
       el.appendChild(a);
     }
-    const fieldErrors = Object.entries(details).filter(
-      ([k, v]) => Array.isArray(v) && !["request_ids"].includes(k)
-    );
     if (fieldErrors.length) {
       const ul = document.createElement("ul");
       for (const [field, problems] of fieldErrors) {
         const li = document.createElement("li");
-        li.textContent = field + ": " + problems.join(" ");
+        li.textContent = fieldLabel(field) + " — " + problems.join(" ");
         ul.appendChild(li);
       }
       el.appendChild(ul);

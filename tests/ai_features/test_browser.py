@@ -134,7 +134,7 @@ def test_usage_dashboard_chart_renders_offline(live_url, signed_in_page, owner):
     event(membership, tokens=(400, 0, 100))
     event(membership, feature="extract", tokens=(1000, 0, 234))
     page = signed_in_page(owner)
-    page.goto(f"{live_url}/usage/dashboard/")
+    page.goto(f"{live_url}/usage/")
     expect(page.get_by_test_id("daily-chart")).to_be_visible()
     page.wait_for_function("window.usageChart && window.usageChart.data.datasets.length === 2")
     total = UsageEvent.objects.aggregate(t=Sum("total_tokens"))["t"]

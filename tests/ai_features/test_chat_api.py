@@ -229,16 +229,57 @@ def test_stopping_a_stream_records_the_tokens_consumed(
     while time.monotonic() < deadline:
         message = Message.objects.filter(role="assistant").first()
         event = UsageEvent.objects.filter(request_id=request_id).first()
-        if message and event and message.total_tokens:
+        if message and event and message.total_tokens and message.status != "streaming":
             break
         time.sleep(0.1)
     assert message.status == "stopped"
     assert message.content.startswith("".join(received))
     assert len(message.content) < len(long_text)
-    # The meter drained the upstream and recorded what it consumed.
-    assert event.output_tokens > 0 and event.input_tokens > 0
+    # Stop ends the upstream call: what was produced is charged, not the whole
+    # answer; no usage came from the upstream, so it is a tokenizer count, flagged.
+    from usage.tokens import count_tokens
+
+    assert event.status == "stopped" and event.flag_reason.startswith("stopped_estimated")
+    assert event.input_tokens > 0
+    assert 0 < event.output_tokens < count_tokens(long_text)
+    assert event.output_tokens == count_tokens(message.content)
     assert message.output_tokens == event.output_tokens
     assert message.input_tokens == event.input_tokens
+    listed = httpx.get(f"{live_url}/api/v1/chats/{chat['id']}", headers=headers).json()
+    assert [m["role"] for m in listed["messages"]] == ["user", "assistant"]
+    assert listed["messages"][1]["usage"]["total_tokens"] == event.total_tokens
+
+
+def test_stop_before_the_first_token_keeps_the_question(
+    fake_upstream, rate_card, live_url, owner, workspace, make_key
+):
+    headers = _api_key_headers(make_key, owner, workspace)
+    chat = httpx.post(f"{live_url}/api/v1/chats", json={}, headers=headers).json()
+    question = "Why is the sky blue? [[fault:delay:3000]]"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{live_url}/api/v1/chats/{chat['id']}/messages",
+            json={"content": question, "stream": True},
+            headers=headers,
+            timeout=0.8,  # the client gives up before the first token: Stop
+        )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        event = UsageEvent.objects.filter(feature="chat").first()
+        answer = Message.objects.filter(role="assistant").first()
+        if event and answer and answer.status != "streaming":
+            break
+        time.sleep(0.1)
+    assert event.status == "stopped" and event.output_tokens == 0
+    assert event.input_tokens > 0 and event.flag_reason.startswith("stopped_estimated")
+    listed = httpx.get(f"{live_url}/api/v1/chats/{chat['id']}", headers=headers).json()
+    assert [(m["role"], m["status"]) for m in listed["messages"]] == [
+        ("user", "complete"),
+        ("assistant", "stopped"),
+    ]
+    assert listed["messages"][0]["content"] == question
+    assert listed["messages"][1]["usage"]["total_tokens"] == event.total_tokens
+    assert listed["title"] == "Why is the sky blue? [[fault:delay:3000]]"
 
 
 def test_idempotent_message_is_answered_and_charged_once(

@@ -56,7 +56,7 @@ def sums(events):
 
 
 def test_owner_sees_everyone_matching_the_ledger(ledger, owner, api_client):
-    response = api_client(owner).get("/usage/dashboard/")
+    response = api_client(owner).get("/usage/")
     assert response.status_code == 200
     ctx = response.context
     expected = sums(ledger)
@@ -75,7 +75,7 @@ def test_owner_sees_everyone_matching_the_ledger(ledger, owner, api_client):
 
 
 def test_member_sees_only_their_own(ledger, feature_member, api_client):
-    response = api_client(feature_member.user).get("/usage/dashboard/")
+    response = api_client(feature_member.user).get("/usage/")
     ctx = response.context
     mine = ledger.filter(user=feature_member.user)
     assert ctx["totals"]["total_tokens"] == sums(mine)["total"]
@@ -83,9 +83,7 @@ def test_member_sees_only_their_own(ledger, feature_member, api_client):
     assert "member" not in {key for key, _l, _r in ctx["breakdowns"]}
     rows = list(
         csv.DictReader(
-            io.StringIO(
-                api_client(feature_member.user).get("/usage/dashboard/export.csv").content.decode()
-            )
+            io.StringIO(api_client(feature_member.user).get("/usage/export.csv").content.decode())
         )
     )
     assert {r["member"] for r in rows} == {feature_member.user.email}
@@ -94,10 +92,10 @@ def test_member_sees_only_their_own(ledger, feature_member, api_client):
 
 def test_filters_and_csv_export(ledger, owner, api_client):
     client = api_client(owner)
-    response = client.get("/usage/dashboard/?feature=chat")
+    response = client.get("/usage/?feature=chat")
     chat = ledger.filter(feature="chat")
     assert response.context["totals"]["total_tokens"] == sums(chat)["total"]
-    export = client.get("/usage/dashboard/export.csv?feature=chat")
+    export = client.get("/usage/export.csv?feature=chat")
     assert export["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(export.content.decode())))
     assert len(rows) == chat.count()
@@ -106,7 +104,7 @@ def test_filters_and_csv_export(ledger, owner, api_client):
 
 
 def test_empty_state_and_projection(owner, api_client):
-    response = api_client(owner).get("/usage/dashboard/")
+    response = api_client(owner).get("/usage/")
     assert b"No usage in this range yet" in response.content
     assert response.context["quota"].used == 0
     assert response.context["quota"].runs_out_on is None

@@ -146,3 +146,18 @@ def test_the_openapi_schema_describes_the_feature_endpoints(client, db):
     assert {"/api/v1/summaries", "/api/v1/summaries/{id}", "/api/v1/keys", "/api/v1/quota"} <= set(
         paths
     )
+
+
+def test_a_summary_is_private_to_its_person(metered, workspace, make_member, make_key):
+    """Like documents and chats: an admin of the same workspace gets 404."""
+    _m, mine = make_key(make_member(workspace=workspace, role="member"))
+    _a, admins = make_key(make_member(workspace=workspace, role="admin"))
+    created = post(metered, mine, {"text": TEXT}).json()
+    own = httpx.get(
+        f"{metered}/api/v1/summaries/{created['id']}", headers={"Authorization": f"Bearer {mine}"}
+    )
+    assert own.status_code == 200
+    other = httpx.get(
+        f"{metered}/api/v1/summaries/{created['id']}", headers={"Authorization": f"Bearer {admins}"}
+    )
+    assert (other.status_code, other.json()["error"]["code"]) == (404, "not_found")

@@ -13,6 +13,7 @@ from accounts.models import User
 OPERATOR_EMAIL = "operator@tollgate.local"
 DEMO_WORKSPACE_NAME = "Demo workspace"
 APPS_IN_ORDER = ["usage", "billing", "ai_features"]
+RESET_HINT = f"While bin/run runs, set a new one: bin/manage changepassword {OPERATOR_EMAIL}"
 
 
 class Command(BaseCommand):
@@ -35,7 +36,8 @@ class Command(BaseCommand):
         if existing is not None:
             self._demo_workspace(existing)
             return (
-                f"Operator login {OPERATOR_EMAIL} exists (password was printed when it was made)."
+                f"Operator login {OPERATOR_EMAIL} exists (its password was printed once, "
+                f"when it was made). Forgot it? {RESET_HINT}"
             )
         password = secrets.token_urlsafe(12)
         user = User.objects.create_superuser(OPERATOR_EMAIL, password)
@@ -43,7 +45,10 @@ class Command(BaseCommand):
 
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
         self._demo_workspace(user)
-        return f"\n  Operator login (shown once): {OPERATOR_EMAIL} / {password}\n  Admin: /admin/\n"
+        return (
+            f"\n  Operator login (shown once): {OPERATOR_EMAIL} / {password}\n"
+            f"  Admin: /admin/\n  Lost the password? {RESET_HINT}\n"
+        )
 
     def _demo_workspace(self, user: User) -> None:
         """The operator can try the product pages at once, in their own workspace."""
