@@ -4,6 +4,7 @@ reason on an intermediate page and go through accounts.services)."""
 
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -260,3 +261,8 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Operators sign in through the customers' login (allauth: its rate limits,
+# MFA and suspension checks); /admin/login/ only redirects there.
+admin.site.login = secure_admin_login(admin.site.login)

@@ -12,10 +12,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.notifications import wants_email
 from config.errors import ApiError
 
 if TYPE_CHECKING:
-    from accounts.models import Invitation
+    from accounts.models import Invitation, User
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,27 @@ def send_templated(*, prefix: str, to: str, context: dict) -> None:
     message.send()
 
 
+def send_to_person(
+    *, user: User, kind: str, prefix: str, context: dict, to: str | None = None
+) -> bool:
+    """Send a templated mail to a person if they want this kind (see
+    accounts.notifications); `to` overrides the address (e.g. the one a deleted
+    account had). Returns whether it was sent."""
+    if not wants_email(user, kind):
+        return False
+    send_templated(prefix=prefix, to=to or user.email, context={"user": user, **context})
+    return True
+
+
 def invitation_url(token: str, link_base: str | None = None) -> str:
     base = (link_base or settings.SITE_URL).rstrip("/")
     return base + reverse("accounts:invitation", kwargs={"token": token})
 
 
 def send_invitation(*, invitation: Invitation, token: str, link_base: str | None = None) -> None:
-    """Runs after the invitation is committed: a mail server failure leaves a
-    pending invitation that can be resent, and says so."""
+    """Transactional (an admin asked for it): not subject to preferences. Runs
+    after the invitation is committed: a mail server failure leaves a pending
+    invitation that can be resent, and says so."""
     try:
         _send_invitation(invitation=invitation, token=token, link_base=link_base)
     except Exception as exc:
@@ -74,6 +88,30 @@ def _send_invitation(*, invitation: Invitation, token: str, link_base: str | Non
             "expires_at": invitation.expires_at,
         },
     )
+
+
+def send_export_ready(*, user: User, subject) -> None:
+    """The link goes to the signed-in page holding the download (the file's own
+    link is signed and short-lived, so it is not put in an email)."""
+    from accounts.models_privacy import EmailKind
+
+    try:
+        send_to_person(
+            user=user,
+            kind=EmailKind.TRANSACTIONAL,
+            prefix="accounts/email/export_ready",
+            context={
+                "scope": subject.kind,
+                "page_url": settings.SITE_URL.rstrip("/")
+                + reverse(
+                    "accounts:workspace_privacy"
+                    if subject.kind == "workspace"
+                    else "accounts:privacy_settings"
+                ),
+            },
+        )
+    except Exception:  # the export is done; the page shows it even if the mail fails
+        logger.exception("export-ready email failed for user %s", user.pk)
 
 
 def send_workspace_suspended(*, workspace, to: str) -> None:

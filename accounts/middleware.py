@@ -4,6 +4,7 @@ from the key instead (accounts.permissions.IsWorkspaceMember)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
@@ -29,6 +30,19 @@ def suspension_reason(request: HttpRequest) -> str | None:
     if workspace is not None and workspace.is_suspended:
         return workspace.suspended_reason or f"The workspace “{workspace.name}” is suspended."
     return None
+
+
+def owner_may_pass_suspension(request: HttpRequest) -> bool:
+    """A suspended workspace's owner can still reach billing (to pay), invoices,
+    exports and their data (DESIGN.md): paths in TOLLGATE_SUSPENDED_OWNER_PATHS.
+    A suspended *person* gets nothing."""
+    membership = getattr(request, "membership", None)
+    return (
+        membership is not None
+        and membership.role == "owner"
+        and not getattr(request.user, "is_suspended", False)
+        and request.path.startswith(tuple(settings.TOLLGATE_SUSPENDED_OWNER_PATHS))
+    )
 
 
 def suspended_response(request: HttpRequest, reason: str):
@@ -71,6 +85,6 @@ class CurrentWorkspaceMiddleware(MiddlewareMixin):
         if request.path.startswith(BILLING_PREFIXES) and _may_bill(request):
             return None
         reason = suspension_reason(request)
-        if reason:
+        if reason and not owner_may_pass_suspension(request):
             return suspended_response(request, reason)
         return None

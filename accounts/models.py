@@ -205,3 +205,6 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}".strip()
+
+
+from accounts.models_privacy import NotificationPreference, WorkspacePolicy  # noqa: E402, F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from accounts.middleware import owner_may_pass_suspension
 from accounts.models import Membership
 from config.errors import AuthenticationRequired, Forbidden, WorkspaceSuspended
 
@@ -35,7 +36,7 @@ class IsWorkspaceMember(BasePermission):
             raise WorkspaceSuspended(request.user.suspended_reason or "Your account is suspended.")
         if request.workspace is None or request.membership is None:
             raise Forbidden("You are not a member of any workspace.")
-        if request.workspace.is_suspended:
+        if request.workspace.is_suspended and not owner_may_pass_suspension(request):
             raise WorkspaceSuspended(
                 request.workspace.suspended_reason or "This workspace is suspended."
             )

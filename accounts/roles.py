@@ -22,6 +22,10 @@ class Perm(models.TextChoices):
     EXPORT_INVOICES = "export_invoices", "Export invoices and reports"
     EDIT_BILLING_DETAILS = "edit_billing_details", "Edit billing details (legal name, tax id)"
     TRANSFER_OWNERSHIP = "transfer_ownership", "Hand ownership to another member"
+    VIEW_AUDIT_LOG = "view_audit_log", "See and export the workspace's audit log"
+    MANAGE_SECURITY = "manage_security", "Require MFA, set how long prompts and answers are kept"
+    EXPORT_WORKSPACE_DATA = "export_workspace_data", "Export all of the workspace's data"
+    DELETE_WORKSPACE = "delete_workspace", "Delete the workspace"
 
 
 _EVERYDAY = {Perm.USE_FEATURES, Perm.MANAGE_OWN_KEYS, Perm.VIEW_OWN_USAGE}
@@ -40,6 +44,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             Perm.MANAGE_WORKSPACE,
             Perm.MANAGE_BILLING,
             Perm.TRANSFER_OWNERSHIP,
+            Perm.VIEW_AUDIT_LOG,
+            Perm.MANAGE_SECURITY,
+            Perm.EXPORT_WORKSPACE_DATA,
+            Perm.DELETE_WORKSPACE,
         }
     ),
     Role.ADMIN: frozenset(

@@ -11,9 +11,10 @@ SESSION_WORKSPACE_KEY = "tollgate_workspace_id"
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    # The policy rides along: the MFA middleware reads it on every page.
     return (
         Membership.objects.for_user(user)
-        .select_related("workspace")
+        .select_related("workspace", "workspace__policy")
         .order_by("workspace__name", "workspace_id")
     )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import views, views_privacy
 
 app_name = "accounts"
 urlpatterns = [
@@ -27,6 +27,16 @@ urlpatterns = [
         views.invitation_revoke,
         name="invitation_revoke",
     ),
+    path("privacy/", views_privacy.privacy_statement, name="privacy"),
+    path("account/privacy/", views_privacy.privacy_settings, name="privacy_settings"),
+    path("account/delete/", views_privacy.account_delete, name="account_delete"),
+    path("workspace/privacy/", views_privacy.workspace_privacy, name="workspace_privacy"),
+    path("workspace/delete/", views_privacy.workspace_delete, name="workspace_delete"),
+    path(
+        "workspace/delete/undo/", views_privacy.workspace_delete_undo, name="workspace_delete_undo"
+    ),
+    path("workspace/audit/", views_privacy.audit_log, name="audit_log"),
+    path("workspace/audit.csv", views_privacy.audit_log_csv, name="audit_log_csv"),
     path("invitations/<int:pk>/join/", views.invitation_join, name="invitation_join"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
 ]

@@ -19,20 +19,21 @@ from typing import Any
 from adrf.views import APIView as AsyncAPIView
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Perm
 from ai_features import conversations, extractions, library
-from ai_features.features import summarize
-from ai_features.models_features import Conversation, Document
+from ai_features.features import extract, summarize
+from ai_features.models_features import Conversation, Document, Message
 from ai_features.registry import all_features, ensure_allowed, get_feature
 from ai_features.runs import run_feature
 from config.errors import InvalidRequest
+from config.pagination import Cursor
+from config.schema import listed
 from usage.dbpool import run_db
 
 # --- documentation shapes ---------------------------------------------------------
@@ -46,70 +47,117 @@ _usage = inline_serializer(
         "total_tokens": serializers.IntegerField(),
     },
 )
-_error = inline_serializer(
-    "Error",
-    {
-        "error": inline_serializer(
-            "ErrorBody",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "details": serializers.DictField(),
-            },
-        )
-    },
+# Inputs: what the features' validation accepts, as far as JSON Schema can say it.
+_text = serializers.RegexField(
+    r"\S", help_text="The text, not blank (past TOLLGATE_MAX_INPUT_CHARS: 413)."
 )
-_errors = {
-    400: OpenApiResponse(_error, "invalid_request (details name the fields)"),
-    401: OpenApiResponse(_error, "authentication_required / invalid_api_key"),
-    402: OpenApiResponse(_error, "quota_exceeded / spend_cap_reached"),
-    403: OpenApiResponse(_error, "forbidden (feature not in plan) / workspace_suspended"),
-    413: OpenApiResponse(_error, "payload_too_large"),
-    415: OpenApiResponse(_error, "unsupported_media_type"),
-    422: OpenApiResponse(_error, "content_flagged"),
-    429: OpenApiResponse(_error, "rate_limited"),
-    502: OpenApiResponse(_error, "upstream_error"),
-    503: OpenApiResponse(_error, "upstream_unavailable / service_unavailable (Retry-After)"),
-    504: OpenApiResponse(_error, "upstream_timeout"),
+_document_id = serializers.IntegerField(
+    required=False,
+    allow_null=True,
+    min_value=1,
+    help_text="An uploaded document's id, instead of `text`.",
+)
+_FIELD = {
+    "name": serializers.RegexField(extract.FIELD_NAME_RE.pattern),
+    "description": serializers.CharField(
+        required=False, allow_blank=True, max_length=extract.MAX_DESCRIPTION_CHARS
+    ),
+    "type": serializers.ChoiceField(list(extract.FIELD_TYPES), default="string"),
 }
-_field = inline_serializer(
-    "ExtractField",
-    {
-        "name": serializers.CharField(),
-        "description": serializers.CharField(required=False),
-        "type": serializers.ChoiceField(["string", "number", "boolean", "date"]),
-    },
+_fields = serializers.ListField(
+    child=inline_serializer("ExtractField", _FIELD),
+    min_length=1,
+    max_length=extract.MAX_FIELDS,
+    help_text="Distinct names (case-insensitive).",
 )
 _message = inline_serializer(
     "ChatMessage",
     {
         "id": serializers.IntegerField(),
-        "role": serializers.ChoiceField(["user", "assistant"]),
-        "content": serializers.CharField(),
-        "status": serializers.ChoiceField(["complete", "stopped", "failed"]),
+        "role": serializers.ChoiceField(Message.Role.values),
+        "content": serializers.CharField(allow_blank=True),
+        "status": serializers.ChoiceField(Message.Status.values),
         "created_at": serializers.DateTimeField(),
-        "omitted_messages": serializers.IntegerField(),
+        # The assistant's answers only:
+        "model": serializers.CharField(required=False, allow_blank=True),
+        "omitted_messages": serializers.IntegerField(required=False),
+        "usage": inline_serializer(
+            "ChatMessageUsage",
+            {
+                "input_tokens": serializers.IntegerField(),
+                "cached_input_tokens": serializers.IntegerField(),
+                "output_tokens": serializers.IntegerField(),
+                "total_tokens": serializers.IntegerField(),
+            },
+            required=False,
+        ),
+    },
+)
+_stream_event = inline_serializer(
+    "ChatStreamEvent",
+    {
+        "event": serializers.ChoiceField(["delta", "usage", "done", "error"]),
+        "data": serializers.CharField(
+            help_text="JSON: delta {text}; usage {input_tokens, cached_input_tokens, "
+            "output_tokens, total_tokens}; done {id, status, omitted_messages, "
+            "user_message_id, title}; error {error: {code, message, details}}."
+        ),
+    },
+)
+_CHAT = {
+    "id": serializers.IntegerField(),
+    "title": serializers.CharField(),
+    "created_at": serializers.DateTimeField(),
+    "updated_at": serializers.DateTimeField(),
+}
+_chat = inline_serializer("Chat", _CHAT)
+_chat_created = inline_serializer(
+    "ChatCreated", {k: v for k, v in _CHAT.items() if k != "updated_at"}
+)
+_chat_detail = inline_serializer("ChatDetail", {**_CHAT, "messages": _message.__class__(many=True)})
+_DOCUMENT = {
+    "id": serializers.IntegerField(),
+    "name": serializers.CharField(),
+    "kind": serializers.ChoiceField(["txt", "md", "pdf", "docx"]),
+    "size": serializers.IntegerField(),
+    "pages": serializers.IntegerField(allow_null=True),
+    "created_at": serializers.DateTimeField(),
+}
+_document = inline_serializer("Document", _DOCUMENT)
+_document_detail = inline_serializer(
+    "DocumentDetail",
+    {**_DOCUMENT, "text": serializers.CharField(), "characters": serializers.IntegerField()},
+)
+_feature = inline_serializer(
+    "Feature",
+    {
+        "slug": serializers.SlugField(),
+        "name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "model": serializers.CharField(),
+        "max_output_tokens": serializers.IntegerField(),
+        "included_in_plan": serializers.BooleanField(),
+    },
+)
+_feature_run = inline_serializer(
+    "FeatureRun",
+    {
+        "id": serializers.CharField(),
+        "result": serializers.JSONField(),
+        "model": serializers.CharField(),
         "usage": _usage,
     },
 )
-_chat = inline_serializer(
-    "Chat",
-    {
-        "id": serializers.IntegerField(),
-        "title": serializers.CharField(),
-        "created_at": serializers.DateTimeField(),
-    },
-)
-_document = inline_serializer(
-    "Document",
-    {
-        "id": serializers.IntegerField(),
-        "name": serializers.CharField(),
-        "kind": serializers.ChoiceField(["txt", "md", "pdf", "docx"]),
-        "size": serializers.IntegerField(),
-        "pages": serializers.IntegerField(allow_null=True),
-        "created_at": serializers.DateTimeField(),
-    },
+_EXTRACTION = {
+    "id": serializers.IntegerField(),
+    "data": serializers.DictField(),
+    "model": serializers.CharField(),
+    "usage": _usage,
+}
+_extraction = inline_serializer("Extraction", _EXTRACTION)
+_extraction_detail = inline_serializer(
+    "ExtractionDetail",
+    {**_EXTRACTION, "fields": inline_serializer("ExtractFieldSpec", _FIELD, many=True)},
 )
 
 
@@ -134,6 +182,18 @@ def body(request) -> dict:
 
 class FeatureView:
     required_perm = Perm.USE_FEATURES
+
+
+class MeteredView(FeatureView, AsyncAPIView):
+    """A feature call: async, and its API key looked up on the event loop."""
+
+    metered = True  # the schema lists the meter's refusals (config.schema)
+
+    async def async_dispatch(self, request, *args, **kwargs):
+        from usage.authentication import aresolve_key
+
+        await aresolve_key(request)
+        return await super().async_dispatch(request, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -173,7 +233,7 @@ class FeaturesView(APIView):
     @extend_schema(
         operation_id="features_list",
         summary="The features this API sells, and whether your plan includes each",
-        responses={200: OpenApiTypes.OBJECT},
+        responses=listed("FeatureList", _feature),
     )
     def get(self, request):
         from usage.limits import get_workspace_limits
@@ -196,7 +256,7 @@ class FeaturesView(APIView):
         )
 
 
-class FeatureRunView(FeatureView, AsyncAPIView):
+class FeatureRunView(MeteredView):
     """Any registered feature, by slug: what makes a new feature module usable
     over the API without writing an endpoint for it."""
 
@@ -209,7 +269,7 @@ class FeatureRunView(FeatureView, AsyncAPIView):
             "own endpoints (`/summaries`, `/extractions`, `/chats`)."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT, **_errors, 404: OpenApiResponse(_error, "not_found")},
+        responses={201: _feature_run},
     )
     async def post(self, request, slug):
         from usage.idempotency import Outcome, fingerprint_of, run_idempotent
@@ -268,7 +328,7 @@ _summary_options = {
 }
 
 
-class SummariesView(FeatureView, AsyncAPIView):
+class SummariesView(MeteredView):
     # Forms too: the contract's multipart `document`, and plain form posts.
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
@@ -284,23 +344,19 @@ class SummariesView(FeatureView, AsyncAPIView):
         request={
             "application/json": inline_serializer(
                 "SummaryRequest",
-                {
-                    "text": serializers.CharField(required=False),
-                    "document_id": serializers.IntegerField(required=False),
-                    **_summary_options,
-                },
+                {"text": _text, "document_id": _document_id, **_summary_options},
             ),
             "multipart/form-data": inline_serializer(
                 "SummaryUpload",
                 {
                     "document": serializers.FileField(required=False),
                     "text": serializers.CharField(required=False),
-                    "document_id": serializers.IntegerField(required=False),
+                    "document_id": _document_id,
                     **_summary_options,
                 },
             ),
         },
-        responses={201: _summary, **_errors},
+        responses={201: _summary},
     )
     async def post(self, request):
         from usage.idempotency import Outcome, run_idempotent
@@ -328,7 +384,7 @@ class SummaryDetailView(FeatureView, APIView):
     @extend_schema(
         operation_id="summaries_retrieve",
         summary="One of your summaries (private: another member gets 404)",
-        responses={200: _summary, 404: OpenApiResponse(_error, "not_found")},
+        responses={200: _summary},
     )
     def get(self, request, pk):
         summary = summarize.get_summary(workspace=request.workspace, user=request.user, pk=pk)
@@ -340,7 +396,7 @@ class SummaryDetailView(FeatureView, APIView):
 # --- extract ---------------------------------------------------------------------
 
 
-class ExtractionsView(FeatureView, AsyncAPIView):
+class ExtractionsView(MeteredView):
     @extend_schema(
         operation_id="extractions_create",
         summary="Extract typed fields from text or a document",
@@ -350,27 +406,22 @@ class ExtractionsView(FeatureView, AsyncAPIView):
             "The answer is validated against the fields; a malformed answer is retried "
             "once (both attempts are metered), then 502 upstream_error."
         ),
-        request=inline_serializer(
-            "ExtractionRequest",
-            {
-                "text": serializers.CharField(required=False),
-                "document_id": serializers.IntegerField(required=False),
-                "document": serializers.FileField(required=False),
-                "fields": _field,
-            },
-        ),
-        responses={
-            201: inline_serializer(
-                "Extraction",
+        request={
+            "application/json": inline_serializer(
+                "ExtractionRequest",
+                {"text": _text, "document_id": _document_id, "fields": _fields},
+            ),
+            "multipart/form-data": inline_serializer(
+                "ExtractionUpload",
                 {
-                    "id": serializers.IntegerField(),
-                    "data": serializers.DictField(),
-                    "model": serializers.CharField(),
-                    "usage": _usage,
+                    "document": serializers.FileField(required=False),
+                    "text": serializers.CharField(required=False),
+                    "document_id": _document_id,
+                    "fields": serializers.CharField(help_text="The fields as JSON text."),
                 },
             ),
-            **_errors,
         },
+        responses={201: _extraction},
     )
     async def post(self, request):
         from usage.idempotency import run_idempotent
@@ -410,7 +461,7 @@ class ExtractionDetailView(FeatureView, APIView):
     @extend_schema(
         operation_id="extractions_retrieve",
         summary="One of your extractions",
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+        responses={200: _extraction_detail},
     )
     def get(self, request, pk):
         extraction = extractions.get_extraction(
@@ -422,7 +473,7 @@ class ExtractionDetailView(FeatureView, APIView):
 # --- chat ------------------------------------------------------------------------
 
 
-class ChatPagination(CursorPagination):
+class ChatPagination(Cursor):
     ordering = ("-updated_at", "-pk")
     page_size = 50
 
@@ -440,10 +491,13 @@ message_as_dict = conversations.message_as_dict
 
 
 class ChatsView(FeatureView, APIView):
+    parser_classes = [JSONParser]  # API.md: chat bodies are JSON
+    pagination_class = ChatPagination  # read by the schema: {next, previous, results}
+
     @extend_schema(
         operation_id="chats_list",
         summary="Your conversations, most recently active first (cursor-paginated)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses=_chat.__class__(many=True),
     )
     def get(self, request):
         paginator = ChatPagination()
@@ -457,8 +511,19 @@ class ChatsView(FeatureView, APIView):
     @extend_schema(
         operation_id="chats_create",
         summary="Start a conversation",
-        request=inline_serializer("ChatCreate", {"title": serializers.CharField(required=False)}),
-        responses={201: _chat, **{k: _errors[k] for k in (400, 401, 403)}},
+        request=inline_serializer(
+            "ChatCreate",
+            {
+                "title": serializers.CharField(
+                    required=False,
+                    allow_null=True,
+                    allow_blank=True,
+                    max_length=conversations.MAX_TITLE_CHARS,
+                    help_text="Empty or null: “New chat”, then the first message's words.",
+                )
+            },
+        ),
+        responses={201: _chat_created},
     )
     def post(self, request):
         ensure_allowed("chat", request.workspace)
@@ -471,13 +536,15 @@ class ChatsView(FeatureView, APIView):
 
 
 class ChatDetailView(FeatureView, APIView):
+    parser_classes = [JSONParser]  # API.md: chat bodies are JSON
+
     def _get(self, request, pk) -> Conversation:
         return conversations.get_conversation(workspace=request.workspace, user=request.user, pk=pk)
 
     @extend_schema(
         operation_id="chats_retrieve",
         summary="A conversation with its messages",
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+        responses={200: _chat_detail},
     )
     def get(self, request, pk):
         conversation = self._get(request, pk)
@@ -489,13 +556,18 @@ class ChatDetailView(FeatureView, APIView):
     @extend_schema(
         operation_id="chats_rename",
         summary="Rename a conversation",
-        request=inline_serializer("ChatRename", {"title": serializers.CharField()}),
+        request=inline_serializer(
+            "ChatRename",
+            {"title": serializers.RegexField(r"\S", max_length=conversations.MAX_TITLE_CHARS)},
+        ),
         responses={200: _chat},
     )
     def patch(self, request, pk):
-        conversation = conversations.conversation_rename(
-            conversation=self._get(request, pk), title=body(request).get("title")
-        )
+        conversation, changes = self._get(request, pk), body(request)
+        if "title" in changes:  # PATCH without a title changes nothing
+            conversation = conversations.conversation_rename(
+                conversation=conversation, title=changes["title"]
+            )
         return Response(chat_as_dict(conversation))
 
     @extend_schema(
@@ -506,7 +578,9 @@ class ChatDetailView(FeatureView, APIView):
         return Response(status=204)
 
 
-class ChatMessagesView(FeatureView, AsyncAPIView):
+class ChatMessagesView(MeteredView):
+    parser_classes = [JSONParser]  # API.md: chat bodies are JSON
+
     @extend_schema(
         operation_id="chats_messages_create",
         summary="Send a message and get the answer",
@@ -524,9 +598,18 @@ class ChatMessagesView(FeatureView, AsyncAPIView):
         ),
         request=inline_serializer(
             "ChatMessageCreate",
-            {"content": serializers.CharField(), "stream": serializers.BooleanField(default=False)},
+            {
+                "content": serializers.RegexField(
+                    r"\S", help_text="Not blank; at most 20,000 characters (longer: 413)."
+                ),
+                "stream": serializers.BooleanField(default=False),
+            },
         ),
-        responses={200: _message, **_errors, 404: OpenApiResponse(_error, "not_found")},
+        responses={
+            (200, "application/json"): _message,
+            # `stream: true`: Server-Sent Events, each one of these.
+            (200, "text/event-stream"): _stream_event,
+        },
     )
     async def post(self, request, pk):
         turn = get_feature("chat").validate(body(request))
@@ -609,16 +692,18 @@ async def _reply(caller, conversation, turn, claim):
 # --- documents -------------------------------------------------------------------
 
 
-class DocumentPagination(CursorPagination):
+class DocumentPagination(Cursor):
     ordering = ("-created_at", "-pk")
     page_size = 50
 
 
 class DocumentsView(FeatureView, APIView):
+    pagination_class = DocumentPagination  # read by the schema: {next, previous, results}
+
     @extend_schema(
         operation_id="documents_list",
         summary="Your uploaded documents (cursor-paginated)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses=_document.__class__(many=True),
     )
     def get(self, request):
         paginator = DocumentPagination()
@@ -644,7 +729,7 @@ class DocumentsView(FeatureView, APIView):
                 "DocumentUpload", {"document": serializers.FileField()}
             )
         },
-        responses={201: _document, **{k: _errors[k] for k in (400, 401, 413, 415)}},
+        responses={201: _document},
     )
     def post(self, request):
         upload = request.FILES.get("document")
@@ -666,7 +751,7 @@ class DocumentDetailView(FeatureView, APIView):
     @extend_schema(
         operation_id="documents_retrieve",
         summary="A document with its extracted text",
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(_error, "not_found")},
+        responses={200: _document_detail},
     )
     def get(self, request, pk):
         return Response(library.document_as_dict(self._get(request, pk), with_text=True))

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class AiFeaturesConfig(AppConfig):
     name = "ai_features"
+
+    def ready(self) -> None:
+        from ai_features import privacy
+
+        privacy.register()

@@ -3,8 +3,6 @@ answers), keep the result for the person's history and downloads."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +13,7 @@ from ai_features.models_features import Document, Extraction
 from ai_features.registry import get_feature
 from ai_features.runs import run_feature
 from config.errors import NotFound
+from config.tabular import Column, csv_text
 
 RECENT_RUNS = 10
 
@@ -97,23 +96,11 @@ def extraction_as_dict(extraction: Extraction) -> dict[str, Any]:
     }
 
 
-def _cell(value: Any) -> Any:
-    """A spreadsheet must not run text from a document as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def extraction_csv(extraction: Extraction) -> str:
-    """One header row of field names, one row of values (empty for null)."""
-    names = [f["name"] for f in extraction.fields]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(names)
-    writer.writerow([_cell(extraction.data.get(n)) for n in names])
-    return out.getvalue()
+    """One header row of field names, one row of values (empty for null);
+    formula-escaped by the one table helper (config.tabular)."""
+    columns = [Column(f["name"]) for f in extraction.fields]
+    return csv_text(columns, [extraction.data])
 
 
 def extraction_json(extraction: Extraction) -> str:

@@ -9,19 +9,23 @@ the call. `run_feature` waits for the whole answer (a malformed one is asked for
 again as many times as the feature declares, each attempt metered on its own);
 `stream_feature` hands the meter's stream on piece by piece.
 
-The plan's allow-list is checked once, by the meter's reservation (in the
-transaction that holds the tokens); the runner words that refusal with the
-registry's sentence and upgrade link (`FeatureNotAllowed`)."""
+The plan's allow-list: the runner asks first (`check_allowed`, the registry's
+sentence and upgrade link), before the meter screens or reserves anything; a
+feature found allowed is remembered for a few seconds per workspace, so a warm
+call costs no extra query. The meter's reservation re-checks in the transaction
+that holds the tokens (authoritative), and the runner words that refusal the
+registry's way too."""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai_features.registry import Feature, MalformedAnswer, ensure_allowed
+from ai_features.registry import Feature, MalformedAnswer, ensure_allowed, get_feature
 from config.errors import Forbidden, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -53,17 +57,29 @@ class FeatureRun:
         return totals
 
 
+ALLOWED_CACHE_SECONDS = 10
+_allowed: dict[tuple[int, str], float] = {}  # (workspace id, slug) -> allowed until
+
+
 async def check_allowed(feature: Feature | str, workspace) -> Feature:
-    """Ask before doing work a refusal would waste (chat saves the turn first)."""
+    """Ask before doing work a refusal would waste (403 `forbidden` with the
+    upgrade link). Only a yes is remembered: an upgrade applies at once."""
     from usage.dbpool import run_db
 
-    return await run_db(ensure_allowed, feature, workspace)
+    slug = feature if isinstance(feature, str) else feature.slug
+    key = (workspace.pk, slug)
+    if _allowed.get(key, 0.0) > time.monotonic():
+        return get_feature(slug) if isinstance(feature, str) else feature
+    found = await run_db(ensure_allowed, feature, workspace)
+    _allowed[key] = time.monotonic() + ALLOWED_CACHE_SECONDS
+    return found
 
 
 async def _worded(refusal: Forbidden, feature: Feature, workspace) -> Exception:
     """The meter refused the feature for the plan: say so in the registry's words."""
     if refusal.details.get("feature") != feature.slug:
         return refusal  # another refusal (role, suspension): as it is
+    _allowed.pop((workspace.pk, feature.slug), None)
     try:
         await check_allowed(feature, workspace)
     except Forbidden as worded:
@@ -102,6 +118,7 @@ async def run_feature(
     becomes `run.record`."""
     from usage import metering
 
+    await check_allowed(feature, caller.workspace)
     base_id = request_id or new_request_id()
     run = FeatureRun(result=None, model=feature.model, request_id=base_id)
 
@@ -170,6 +187,7 @@ def stream_feature(
     `on_recorded(event, text)` runs in the charging transaction."""
     from usage import metering
 
+    # Chat asks `check_allowed` itself, before it saves the turn.
     return metering.stream(
         caller=caller,
         feature=feature.slug,

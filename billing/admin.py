@@ -226,6 +226,8 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "kind", "period_start", "created_at"]
 
 
+from billing import admin_economics  # noqa: E402,F401,I001  (operator economics)
+from billing import admin_exports  # noqa: E402, F401  (export jobs, read-only)
 from billing.admin_invoices import (  # noqa: E402,F401  (the invoice mirror's admin)
     CreditNoteAdmin,
     InvoiceAdmin,

@@ -17,7 +17,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +33,8 @@ from billing.models_invoices import (
 )
 from billing.services.billing_details import DetailsInput, billing_details, billing_details_update
 from config.errors import ApiError, InvalidRequest, NotFound
+from config.pagination import Cursor
+from config.schema import DATE_PARAM
 
 _error = inline_serializer(
     "BillingError",
@@ -192,19 +193,11 @@ class InvoiceOutput(serializers.ModelSerializer):
         )
 
 
-class InvoicePagination(CursorPagination):
+class InvoicePagination(Cursor):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except Exception:
-            raise InvalidRequest(
-                "The cursor is not valid.", details={"cursor": ["Invalid cursor."]}
-            ) from None
 
 
 def _bound(raw: str | None, name: str, *, end: bool) -> datetime | None:
@@ -242,12 +235,12 @@ def invoice_filters(request: Request) -> dict:
     return {"start": start, "end": end, "status": status}
 
 
-FILTER_PARAMS = [
-    OpenApiParameter("start", str, description="YYYY-MM-DD or ISO date-time (created on/after)"),
-    OpenApiParameter("end", str, description="YYYY-MM-DD (inclusive day) or ISO date-time"),
+FILTER_PARAMS = [  # `cursor` and `limit` come from the paginator
+    OpenApiParameter(
+        "start", DATE_PARAM, description="YYYY-MM-DD or ISO date-time (created on/after)"
+    ),
+    OpenApiParameter("end", DATE_PARAM, description="YYYY-MM-DD (inclusive day) or ISO date-time"),
     OpenApiParameter("status", str, enum=InvoiceStatus.values),
-    OpenApiParameter("cursor", str),
-    OpenApiParameter("limit", int),
 ]
 
 

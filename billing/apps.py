@@ -5,4 +5,6 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
-        from billing import signals  # noqa: F401
+        from billing import privacy, signals  # noqa: F401
+
+        privacy.register()

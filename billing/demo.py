@@ -102,4 +102,7 @@ def seed() -> list[str]:
             lines.append(f"  Stripe sync skipped: {type(exc).__name__}")
     else:
         lines.append("  Stripe is not configured: plans show, but can't be bought.")
+    from billing.demo_finance import seed_finance_staff
+
+    lines.extend(seed_finance_staff())
     return lines

@@ -5,16 +5,25 @@ quota refused is written by `billing.services.usage_hooks` (limits read, hooks w
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 
 from accounts.models import Workspace
+from billing import operator_settings
 from billing.models import Subscription, Tier
 from config import clock
-from usage.limits import WorkspaceLimits, _month_bounds, default_limits
+from usage.limits import (
+    AccessRefusal,
+    WorkspaceLimits,
+    _month_bounds,
+    default_limits,
+    forget_cached_limits,
+)
 
 # The free tier is read on nearly every metered call and changes only when an
 # operator edits it: keep it per process for a few seconds (dropped at once in
@@ -26,6 +35,7 @@ _free_tier_cache: dict[str, tuple[float, Tier | None]] = {}
 def forget_cached_tiers() -> None:
     _free_tier_cache.clear()
     _admitted_limits.clear()
+    forget_cached_limits()
 
 
 # The limits each workspace's calls were admitted under (set when the meter
@@ -63,7 +73,7 @@ def subscription_for(workspace: Workspace | int) -> Subscription | None:
     it is never cached: an upgrade applies on the next call)."""
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     return (
-        Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier")
+        Subscription.objects.select_related("tier", "tier__next_tier", "scheduled_tier", "dunning")
         .filter(workspace_id=workspace_id)
         .first()
     )
@@ -144,6 +154,59 @@ def workspace_limits(workspace: Workspace | int) -> WorkspaceLimits:
     else:
         start, end = current_period(sub, paid, now)
         limits = limits_for_tier(tier, sub, start, end)
+    limits = apply_operator_rules(limits, sub, now)
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     _admitted_limits[workspace_id] = (time.monotonic() + ADMITTED_LIMITS_SECONDS, limits)
+    return limits
+
+
+def _dunning(sub: Subscription | None):
+    try:
+        return sub.dunning if sub is not None else None
+    except ObjectDoesNotExist:
+        return None
+
+
+def payment_overdue(sub: Subscription, dunning) -> AccessRefusal:
+    return AccessRefusal(
+        status=402,
+        code="payment_overdue",
+        message=(
+            f"Payment for this workspace is overdue (subscription {dunning.status}). "
+            "Billing, invoices and exports stay open: an owner or admin can pay in billing."
+        ),
+        details=(
+            ("status", dunning.status),
+            ("billing_url", settings.SITE_URL.rstrip("/") + reverse("billing:overview")),
+        ),
+    )
+
+
+BACKSTOP_REFUSAL = AccessRefusal(
+    status=503,
+    code="upstream_unavailable",
+    message=(
+        "The service has reached its upstream spending limit for this month; the operator "
+        "has paused new AI feature calls. Please try again later."
+    ),
+    details=(("reason", "upstream_budget_reached"),),
+)
+
+
+def apply_operator_rules(limits: WorkspaceLimits, sub: Subscription | None, now: datetime):
+    """Dunning (DESIGN.md's table) and the upstream backstop, from the billing
+    row already read and the per-process settings cache: no extra query."""
+    rules = operator_settings.cached()
+    if rules.backstop_tripped_month == f"{now:%Y-%m}" and rules.backstop_policy == "refuse":
+        return replace(limits, refusal=BACKSTOP_REFUSAL)
+    dunning = _dunning(sub)
+    if dunning is None or sub is None:
+        return limits
+    if dunning.refused:
+        return replace(limits, refusal=payment_overdue(sub, dunning))
+    grace = timedelta(days=rules.past_due_overage_grace_days)
+    overdue_since = dunning.past_due_since
+    if limits.overage_policy == "metered" and overdue_since and now >= overdue_since + grace:
+        # Past the grace period: the included tokens remain, metered overage stops.
+        return replace(limits, overage_token_allowance=0)
     return limits

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
@@ -34,11 +33,14 @@ def _workspace(request: HttpRequest):
 class QuotaRefusalMiddleware(MiddlewareMixin):
     # Under ASGI, MiddlewareMixin would run process_response in a thread for
     # every response; the status check is pure CPU, so the async path does it
-    # inline and only hops to a thread for the (rare) notice's queries.
+    # inline and only runs the notice's queries on the meter's DB threads (a
+    # fixed pool: a burst of 402s must not open a connection per request).
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         response = await self.get_response(request)
-        if _is_quota_refusal(response):
-            await sync_to_async(_notice, thread_sensitive=True)(request)
+        if _is_quota_refusal(response) and not _already_noticed(request):
+            from usage.dbpool import run_db
+
+            await run_db(_notice, request)
         return response
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -56,6 +58,24 @@ def _is_quota_refusal(response: HttpResponse) -> bool:
         return False
 
 
+# (workspace, plan, period) whose notice this process has already sent or
+# seen claimed: further refusals in the period skip the queries. The notice's
+# own row (BillingNotice) stays what makes it once per period across processes.
+_noticed: set[tuple] = set()
+
+
+def _notice_key(workspace_id: int, limits) -> tuple:
+    return (workspace_id, limits.plan, limits.period_start)
+
+
+def _already_noticed(request: HttpRequest) -> bool:
+    from usage.limits import cached_limits
+
+    workspace = getattr(request, "workspace", None)
+    limits = cached_limits(workspace.pk) if workspace is not None else None
+    return limits is not None and _notice_key(workspace.pk, limits) in _noticed
+
+
 def _notice(request: HttpRequest) -> None:
     workspace = _workspace(request)
     if workspace is not None:
@@ -63,6 +83,10 @@ def _notice(request: HttpRequest) -> None:
         from billing.services.usage_hooks import on_quota_exceeded
 
         try:
-            on_quota_exceeded(workspace.pk, workspace_limits(workspace))
+            limits = workspace_limits(workspace)
+            if _notice_key(workspace.pk, limits) in _noticed:
+                return
+            on_quota_exceeded(workspace.pk, limits)
+            _noticed.add(_notice_key(workspace.pk, limits))
         except Exception:  # a notice must never break the answer
             logger.exception("quota notice failed")

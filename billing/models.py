@@ -307,6 +307,8 @@ class BillingNotice(models.Model):
         return f"{self.kind} for {self.workspace} ({self.period_start:%Y-%m-%d})"
 
 
+from billing.models_economics import *  # noqa: E402,F403  (operator economics)
+from billing.models_exports import ExportJob, ExportStatus  # noqa: E402,F401
 from billing.models_invoices import (  # noqa: E402,F401  (the invoice mirror's own module)
     BillingDetails,
     CreditNote,

@@ -79,3 +79,64 @@ def resync_invoices() -> int:
     from billing.services.invoices import invoices_resync
 
     return invoices_resync().repaired
+
+
+@shared_task(acks_late=True)
+def run_export(job_id: str) -> None:
+    """Stream one export job into its file (progress on the row)."""
+    from billing.services.exports import export_run
+
+    export_run(job_id=job_id)
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    """Beat: delete export files past their expiry (the links die with them)."""
+    from billing.services.exports import exports_delete_expired
+
+    return exports_delete_expired()
+
+
+@shared_task
+def build_monthly_close_pack() -> str:
+    """Beat (the 1st of each month): queue the close pack of the month that ended."""
+    from billing.services.exports import close_pack_last_month
+
+    return str(close_pack_last_month().pk)
+
+
+# --- operator economics: dunning, reconciliation, the upstream backstop ---------------
+
+
+@shared_task
+def send_dunning_email(workspace_id: int, kind: str) -> int:
+    from billing.services.dunning_emails import send_dunning_email as send
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    return send(workspace=workspace, kind=kind) if workspace else 0
+
+
+@shared_task
+def send_dunning_reminders() -> int:
+    """Beat (hourly): one reminder per past_due episode after N days."""
+    from billing.services.dunning import reminders_due
+
+    return reminders_due()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=60, retry_backoff_max=3600, max_retries=6)
+def reconcile_upstream(day: str | None = None) -> int | None:
+    """Beat (nightly): compare the previous UTC day (or `day`, ISO) with the
+    upstream organization's usage and costs. Retried with backoff on failure."""
+    from billing.services.reconciliation import reconcile_day, yesterday
+
+    run = reconcile_day(day=dt.date.fromisoformat(day) if day else yesterday())
+    return run.pk if run else None
+
+
+@shared_task
+def check_upstream_budget() -> str:
+    """Beat (every 5 min): the month's ledger cost against the operator's budget."""
+    from billing.services.backstop import budget_check
+
+    return budget_check()

@@ -16,3 +16,19 @@ urlpatterns = [
     path("billing/invoices/<str:invoice_id>/pdf", views_invoices.invoice_pdf, name="invoice_pdf"),
     path("stripe/webhook/", webhook.stripe_webhook, name="stripe_webhook"),
 ]
+
+from billing import views_operator  # noqa: E402
+
+urlpatterns += [
+    path("operator/margin/", views_operator.margin, name="operator_margin"),
+    path(
+        "operator/reconciliation/",
+        views_operator.reconciliation_list,
+        name="operator_reconciliation",
+    ),
+    path(
+        "operator/reconciliation/<str:day>/",
+        views_operator.reconciliation_detail,
+        name="operator_reconciliation_day",
+    ),
+]

@@ -298,7 +298,7 @@ def spend_cap(request: HttpRequest) -> HttpResponse:
         cap = Decimal(raw) if raw else None
         if cap is not None and not cap.is_finite():
             raise InvalidOperation
-        subs.spend_cap_set(workspace=request.workspace, cap=cap)
+        subs.spend_cap_set(workspace=request.workspace, cap=cap, actor=request.user)
     except InvalidOperation:
         messages.error(request, "Enter the cap as an amount, e.g. 50.00, or leave it empty.")
     except ApiError as exc:

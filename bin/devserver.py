@@ -239,6 +239,8 @@ def run(env: dict[str, str], host: str, port: int, procs: list, began: float) ->
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
             env["OPENAI_API_KEY"] = "demo-upstream-key"
             env["OPENAI_DEMO_UPSTREAM"] = "true"
+            # The demo upstream also serves the org Usage/Costs APIs (reconciliation).
+            env.setdefault("OPENAI_ADMIN_KEY", "demo-upstream-admin-key")
         if not env.get("STRIPE_SECRET_KEY") and has_module("standins.fake_stripe"):
             procs.append(start_demo_stripe(env, port))
         if not env.get("REDIS_URL"):

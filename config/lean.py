@@ -6,9 +6,9 @@ full browser stack (sessions, CSRF, auth, messages, allauth, htmx, the
 session's workspace, WhiteNoise) costs ~8 ms per metered call before the view
 starts. A request that carries `Authorization: Bearer …` to a feature endpoint
 needs none of it: such a request authenticates by the key alone
-(`usage.metering.authenticate` / `usage.authentication.ApiKeyAuthentication`
-never fall back to the session when the header is there), the key decides the
-workspace, and suspension and the role are checked there too. CSRF doesn't
+(`usage.authentication.ApiKeyAuthentication` never falls back to the session
+when the header is there), the key decides the workspace, and suspension and
+the role are checked there too (`accounts.permissions.IsWorkspaceMember`). CSRF doesn't
 apply to bearer auth. Everything else (session callers, pages, other APIs) keeps
 the full stack in `settings.MIDDLEWARE`.
 

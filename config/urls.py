@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health, metrics, schema  # noqa: F401 - registers schema extensions
+from config import health, metrics
 
 handler403 = "config.errors.page_forbidden"
 handler404 = "config.errors.api_not_found"
@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("usage.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("billing.api_urls_exports")),
     path("", include("ai_features.api_urls")),
 ]
 
@@ -27,5 +28,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
     path("", include("billing.urls")),
+    path("", include("billing.urls_finance")),
+    path("", include("billing.urls_backoffice")),
     path("", include("ai_features.urls")),
 ]

@@ -9,13 +9,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Perm
 from config import clock
 from config.errors import InvalidRequest, NotFound
+from config.pagination import Cursor
+from config.schema import DATE_PARAM, listed
 from usage import selectors, services
 from usage.limits import get_workspace_limits
 from usage.models import ApiKey, CapPeriod
@@ -51,6 +53,7 @@ def _future(value):
 
 class KeyListApi(APIView):
     required_perm = Perm.MANAGE_OWN_KEYS
+    parser_classes = [JSONParser]  # API.md: JSON bodies (a form's "" is no null)
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
@@ -77,7 +80,7 @@ class KeyListApi(APIView):
         def get_secret(self, key) -> str:
             return self.context["secret"]
 
-    @extend_schema(responses=KeyOutput(many=True))
+    @extend_schema(operation_id="keys_list", responses=listed("KeyList", KeyOutput))
     def get(self, request):
         keys = list(selectors.keys_for(membership=request.membership))
         used = selectors.key_used_tokens(keys=keys, limits=get_workspace_limits(request.workspace))
@@ -93,6 +96,7 @@ class KeyListApi(APIView):
 
 
 class KeyDetailApi(APIView):
+    parser_classes = [JSONParser]
     required_perm = Perm.MANAGE_OWN_KEYS
 
     class InputSerializer(serializers.Serializer):
@@ -231,8 +235,10 @@ class UsageApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("start", str, description="YYYY-MM-DD or ISO date-time"),
-            OpenApiParameter("end", str, description="YYYY-MM-DD (inclusive) or ISO date-time"),
+            OpenApiParameter("start", DATE_PARAM, description="YYYY-MM-DD or ISO date-time"),
+            OpenApiParameter(
+                "end", DATE_PARAM, description="YYYY-MM-DD (inclusive) or ISO date-time"
+            ),
             OpenApiParameter("group_by", str, enum=list(selectors.GROUPS)),
         ],
         responses=UsageOutput,
@@ -265,20 +271,11 @@ class UsageApi(APIView):
         )
 
 
-class EventPagination(CursorPagination):
+class EventPagination(Cursor):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except Exception:
-            raise InvalidRequest(
-                "The `cursor` is not valid: use the `next` or `previous` link as given.",
-                details={"cursor": ["Invalid cursor."]},
-            ) from None
 
 
 class EventOutput(serializers.Serializer):
@@ -304,6 +301,7 @@ class EventOutput(serializers.Serializer):
 
 class UsageEventsApi(APIView):
     required_perm = Perm.VIEW_OWN_USAGE
+    pagination_class = EventPagination  # read by the schema: {next, previous, results}
 
     @extend_schema(responses=EventOutput(many=True))
     def get(self, request):

@@ -83,18 +83,22 @@ def _validate_shape(secret: str) -> str:
 
 
 def lookup_key(secret: str) -> KeyContext:
-    """Sync lookup (DRF views)."""
+    """Sync lookup (DRF views). A cache miss reads PostgreSQL on the meter's DB
+    threads (`run_db_sync`): under ASGI this runs on a per-request thread, and a
+    burst of calls with a cold key would otherwise open a connection each."""
+    from usage.dbpool import run_db_sync
+
     key_hash = _validate_shape(secret)
     if redis_client.is_down():
-        return _check(_load(key_hash))
+        return _check(run_db_sync(_load, key_hash))
     try:
         raw = sync_redis().get(_cache_key(key_hash))
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()
-        return _check(_load(key_hash))
+        return _check(run_db_sync(_load, key_hash))
     if raw is not None:
         return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
-    ctx = _load(key_hash)
+    ctx = run_db_sync(_load, key_hash)
     with contextlib.suppress(*redis_client.UNAVAILABLE):
         sync_redis().set(
             _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS

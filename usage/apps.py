@@ -6,6 +6,7 @@ class UsageConfig(AppConfig):
     verbose_name = "Usage (the meter)"
 
     def ready(self) -> None:
-        from usage import lifecycle, schema, signals  # noqa: F401
+        from usage import lifecycle, privacy, schema, signals  # noqa: F401
 
         lifecycle.register()  # start-up journal replay, drain on SIGTERM
+        privacy.register()

@@ -1,12 +1,34 @@
-"""API-key authentication for DRF views (`Authorization: Bearer tg_live_…`).
-The async feature endpoints use `usage.metering.authenticate` instead; both
-share `usage.apikeys`."""
+"""API-key authentication for every API view (`Authorization: Bearer tg_live_…`),
+the feature endpoints included; the lookup is `usage.apikeys`.
+
+Async views (the metered feature endpoints) look the key up on the event loop
+first (`aresolve_key`: one async Redis GET when cached); DRF then authenticates
+in a worker thread and finds the answer on the request, so a burst of calls
+never queues on the sync Redis pool."""
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 
-from usage.apikeys import lookup_key, parse_bearer
+from config.errors import ApiError
+from usage.apikeys import KeyContext, alookup_key, lookup_key, parse_bearer
+
+RESOLVED_KEY = "_tollgate_key_context"
+
+
+async def aresolve_key(request: HttpRequest) -> None:
+    """Look up the request's Bearer key ahead of DRF (async views only)."""
+    header = request.headers.get("Authorization")
+    secret = parse_bearer(header) if header else None
+    if secret is None:
+        return
+    resolved: KeyContext | ApiError
+    try:
+        resolved = await alookup_key(secret)
+    except ApiError as refusal:  # an unknown/revoked key: DRF raises it in order
+        resolved = refusal
+    setattr(request, RESOLVED_KEY, resolved)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -17,7 +39,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = parse_bearer(header)
         if secret is None:
             return None
-        ctx = lookup_key(secret)  # raises InvalidApiKey (401)
+        resolved = getattr(request._request, RESOLVED_KEY, None)
+        if isinstance(resolved, ApiError):
+            raise resolved
+        ctx = resolved or lookup_key(secret)  # raises InvalidApiKey (401)
         key = ctx.api_key
         # IsWorkspaceMember reads these to resolve the tenant without a query.
         key.workspace = ctx.workspace

@@ -7,8 +7,7 @@ days), so the totals equal the quota's `used_tokens` (GET /api/v1/quota)."""
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -18,6 +17,7 @@ from django.db.models.functions import TruncDate
 
 from accounts.roles import Perm
 from config import clock
+from config.tabular import Column, Kind, csv_lines
 
 BREAKDOWNS = {
     "feature": ("feature", "Feature"),
@@ -26,19 +26,20 @@ BREAKDOWNS = {
     "model": ("model", "Model"),
 }
 TRACE_PAGE_SIZE = 50
+# The usage CSV's columns (one helper writes every table: config.tabular).
 TRACE_COLUMNS = [
-    "request_id",
-    "created_at",
-    "feature",
-    "model",
-    "member",
-    "key",
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "latency_ms",
-    "status",
+    Column("request_id"),
+    Column("created_at", Kind.DATETIME),
+    Column("feature"),
+    Column("model"),
+    Column("member"),
+    Column("key"),
+    Column("input_tokens", Kind.INTEGER),
+    Column("cached_input_tokens", Kind.INTEGER),
+    Column("output_tokens", Kind.INTEGER),
+    Column("total_tokens", Kind.INTEGER),
+    Column("latency_ms", Kind.INTEGER),
+    Column("status"),
 ]
 
 
@@ -320,7 +321,7 @@ def trace(events: QuerySet) -> QuerySet:
 def trace_row(event) -> dict:
     return {
         "request_id": event.request_id,
-        "created_at": event.created_at.astimezone(UTC).isoformat(),
+        "created_at": event.created_at,
         "feature": event.feature,
         "model": event.model,
         "member": event.user.email if event.user else "",
@@ -334,13 +335,10 @@ def trace_row(event) -> dict:
     }
 
 
-def trace_csv(events: QuerySet) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=TRACE_COLUMNS)
-    writer.writeheader()
-    for event in trace(events).iterator(chunk_size=2000):
-        writer.writerow(trace_row(event))
-    return out.getvalue()
+def trace_csv(events: QuerySet) -> Iterator[str]:
+    """The trace as CSV lines, streamed (formula-escaped by config.tabular)."""
+    rows = (trace_row(e) for e in trace(events).iterator(chunk_size=2000))
+    return csv_lines(TRACE_COLUMNS, rows)
 
 
 def filter_choices(*, workspace, membership) -> dict[str, list]:

@@ -75,6 +75,21 @@ async def run_db[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     )
 
 
+def run_db_sync[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """From synchronous code (a request's thread under ASGI): run `fn` on the
+    meter's DB threads and wait, so N concurrent requests use the pool's
+    connections, not N of their own. Runs in place inside a transaction (it
+    must see it), on a meter thread already, or without the pool."""
+    in_place = (
+        not settings.TOLLGATE_METER_DB_THREADS
+        or threading.current_thread().name.startswith("meter-db")
+        or connections["default"].in_atomic_block
+    )
+    if in_place:
+        return fn(*args, **kwargs)
+    return _executor_instance().submit(_call, fn, args, kwargs).result()
+
+
 def shutdown() -> None:
     """Close the pool and its connections (tests, before dropping the database)."""
     global _executor

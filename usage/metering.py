@@ -1,7 +1,8 @@
 """The ONE path to the upstream model (DESIGN.md "The request path").
 
-    authenticate → rate limit (Redis) → estimate → reserve (PostgreSQL, one
-    transaction) → moderation → upstream → record the event and settle
+    caller (authenticated by the API view) → rate limit (Redis) → estimate →
+    reserve (PostgreSQL, one transaction) → moderation → upstream → record the
+    event and settle
 
 `complete` and `stream` run the whole call in their own asyncio task: when the
 HTTP client goes away, the call still finishes, is recorded and settles.
@@ -21,32 +22,39 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import Membership, User, Workspace
-from accounts.roles import Perm
 from config import clock, textguard
 from config.errors import (
     ApiError,
-    AuthenticationRequired,
     ContentFlagged,
-    Forbidden,
-    InvalidApiKey,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
-    WorkspaceSuspended,
     dependency_down,
     to_api_error,
 )
 from config.textguard import scrub
-from usage import journal, moderation, ratelimit
-from usage.apikeys import alookup_key, parse_bearer
+from usage import journal, moderation, ratelimit, redis_client
 from usage.dbpool import run_db
-from usage.limits import WorkspaceLimits, get_workspace_limits
+from usage.limits import (
+    WorkspaceLimits,
+    cached_limits,
+    get_workspace_limits,
+    remember_limits,
+    version_keys,
+)
 from usage.models import ApiKey, EventStatus, ModerationLog, UsageEvent
 from usage.money import cost_of
-from usage.reservations import Hold, ensure_feature_allowed, no_hold, reserve, settle
+from usage.redis_client import async_redis
+from usage.reservations import (
+    Hold,
+    ensure_feature_allowed,
+    member_cap_key,
+    no_hold,
+    reserve,
+    settle,
+)
 from usage.tokens import count_message_tokens, count_response_format_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
 
@@ -82,67 +90,49 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-# --- authenticate -------------------------------------------------------------
-
-
-def _enforce_csrf(request) -> None:
-    """Session-authenticated POSTs need a CSRF token (API keys don't)."""
-    check = CsrfViewMiddleware(lambda req: None)
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:
-        raise Forbidden("CSRF check failed. Reload the page and try again.")
-
-
-async def authenticate(request) -> Caller:
-    header = request.headers.get("Authorization")
-    if header:
-        secret = parse_bearer(header)
-        if secret is None:
-            raise InvalidApiKey("Send your key as `Authorization: Bearer tg_live_…`.")
-        ctx = await alookup_key(secret)
-        caller = Caller(ctx.workspace, ctx.user, ctx.membership, ctx.api_key)
-    else:
-        # CurrentWorkspaceMiddleware has already resolved the session's user.
-        user = request.user
-        if not user.is_authenticated:
-            raise AuthenticationRequired()
-        membership = getattr(request, "membership", None)
-        if membership is None:
-            raise Forbidden("You are not a member of any workspace.")
-        _enforce_csrf(request)
-        caller = Caller(membership.workspace, user, membership, None)
-    if caller.user.is_suspended:
-        raise WorkspaceSuspended(caller.user.suspended_reason or "Your account is suspended.")
-    if caller.workspace.is_suspended:
-        raise WorkspaceSuspended(
-            caller.workspace.suspended_reason or "This workspace is suspended."
-        )
-    if not caller.membership.can(Perm.USE_FEATURES):
-        raise Forbidden("Your role in this workspace can't run AI features.")
-    return caller
-
-
 # --- the call -----------------------------------------------------------------------
 
-_limits_cache: dict[int, tuple[float, WorkspaceLimits]] = {}
 
-
-async def _rate_limits(workspace: Workspace) -> WorkspaceLimits:
-    """Workspace limits for the Redis check, cached briefly (the reservation
-    re-reads them fresh, so quotas never depend on this cache)."""
-    cached = _limits_cache.get(workspace.pk)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    limits = await run_db(get_workspace_limits, workspace)
-    _remember_limits(workspace.pk, limits)
+async def _limits_for_rate_check(workspace: Workspace) -> WorkspaceLimits:
+    """The workspace's limits as this process last read them (their RPM/TPM feed
+    the rate-limit script); on a cold cache, read with their version first."""
+    limits = cached_limits(workspace.pk)
+    if limits is None:
+        version = await _read_version(workspace.pk)
+        limits = await run_db(get_workspace_limits, workspace)
+        remember_limits(workspace.pk, version, limits)
     return limits
 
 
-def _remember_limits(workspace_id: int, limits: WorkspaceLimits) -> None:
-    _limits_cache[workspace_id] = (
-        time.monotonic() + settings.TOLLGATE_LIMITS_CACHE_SECONDS,
-        limits,
-    )
+async def _current_limits(workspace: Workspace, version: tuple) -> WorkspaceLimits:
+    """The limits to reserve under: the cached ones only if read under the
+    version Redis holds now (an upgrade applies on the very next call)."""
+    limits = cached_limits(workspace.pk, version)
+    if limits is None:
+        limits = await run_db(get_workspace_limits, workspace)
+        remember_limits(workspace.pk, version, limits)
+    return limits
+
+
+def _UNVOUCHED() -> tuple:
+    return (object(),)  # equal to no other version
+
+
+async def _read_version(workspace_id: int) -> tuple:
+    """The limits' version now; a version matching nothing when Redis is away
+    (then every call re-reads its limits: nothing can vouch for a cached entry)."""
+    if not redis_client.is_down():
+        try:
+            return tuple(_text(v) for v in await async_redis().mget(version_keys(workspace_id)))
+        except redis_client.UNAVAILABLE:
+            redis_client.mark_down()
+    return _UNVOUCHED()
+
+
+def _text(value) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value or None
 
 
 @dataclass
@@ -224,9 +214,11 @@ async def _admit(call: _Call) -> None:
     if not _accepting:
         raise ServiceUnavailable("This server is restarting. Retry in a moment.")
     caller = call.caller
-    limits = await _rate_limits(caller.workspace)
+    workspace_id = caller.workspace.pk
+    limits = await _limits_for_rate_check(caller.workspace)
     # Refusals that need no model come before the screen (reserve re-checks fresh).
     ensure_feature_allowed(call.feature, limits)
+    limits.ensure_access()  # unpaid / upstream backstop: refused before any upstream call
     call.rate_limits = ratelimit.limits_for(
         workspace_id=caller.workspace.pk,
         key=caller.api_key,
@@ -239,8 +231,15 @@ async def _admit(call: _Call) -> None:
         call.rate_limits,
         touch=f"tg:apikey-touched:{key.pk}" if key is not None else None,
         touch_seconds=settings.TOLLGATE_KEY_TOUCH_SECONDS,
+        # Same round trip: the limits' version and the member's cap.
+        read=(*version_keys(workspace_id), member_cap_key(caller.membership.pk)),
     )
     call.window, call.touch_key = admitted.window, admitted.touched
+    if admitted.values:
+        *version, member_cap_raw = admitted.values
+    else:  # without Redis (local limiter) nothing was read
+        version, member_cap_raw = list(_UNVOUCHED()), None
+    limits = await _current_limits(caller.workspace, tuple(version))
     call.started = time.monotonic()
     await _screen(call)
     call.hold = await run_db(
@@ -252,15 +251,18 @@ async def _admit(call: _Call) -> None:
         request_id=call.request_id,
         input_tokens=call.input_estimate,
         sent=True,
+        limits=limits,
+        member_cap_raw=member_cap_raw,
     )
-    _remember_limits(caller.workspace.pk, call.hold.limits)
 
 
 async def _screen(call: _Call) -> None:
-    screen = moderation.cached_settings() or await run_db(moderation.current_settings)
+    screen = moderation.cached_settings()
+    if screen is None:
+        screen = await run_db(moderation.current_settings)
     if not moderation.screening_enabled(screen):
         return
-    result = await get_upstream().moderate(text=call.moderation_text)
+    result = await moderation.screen(call.moderation_text)
     call.screen_log = moderation.log_entry(
         caller=call.caller, request_id=call.request_id, text=call.moderation_text, result=result
     )
@@ -294,7 +296,9 @@ def _event(
     flag_reason: str = "",
 ) -> UsageEvent:
     usage = usage or TokenUsage(0, 0, 0)
-    prices = call.hold.prices
+    hold = call.hold
+    assert hold is not None, "events are written only for calls that reserved"
+    prices = hold.prices
     caller = call.caller
     latency = int((time.monotonic() - call.started) * 1000) if call.started else 0
     return UsageEvent(
@@ -307,7 +311,7 @@ def _event(
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
-        reserved_tokens=call.hold.tokens,
+        reserved_tokens=hold.tokens,
         input_price=prices.input_per_million,
         cached_input_price=prices.cached_input_per_million,
         output_price=prices.output_per_million,
@@ -366,6 +370,7 @@ async def _settle(
     except Exception as error:
         if not dependency_down(error):
             raise
+        assert call.hold is not None  # a call being recorded has reserved
         entry = journal.entry_for(
             hold=call.hold, event=event, moderation=call.screen_log, touch_key_id=touch_key_id
         )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -248,7 +249,12 @@ class UsageEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["workspace", "-created_at", "-id"])]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"]),
+            # Day ranges across all workspaces (reconciliation): the ledger is
+            # appended in time order, so a tiny BRIN index serves them.
+            BrinIndex(fields=["created_at"], name="usage_event_created_brin", autosummarize=True),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.feature} {self.total_tokens} tokens"
@@ -289,6 +295,8 @@ class UsageRollup(models.Model):
                 name="one_rollup_row",
             )
         ]
+        # Month ranges across all workspaces (margin, the upstream budget).
+        indexes = [BrinIndex(fields=["day"], name="usage_rollup_day_brin", autosummarize=True)]
 
     def __str__(self) -> str:
         return f"{self.day} {self.feature} {self.total_tokens} tokens"
@@ -305,7 +313,9 @@ class ModerationSettings(models.Model):
         default=5, help_text="Suspend a person after this many flags (0: never)"
     )
     log_retention_days = models.PositiveIntegerField(
-        default=30, help_text="Moderation log entries older than this are deleted"
+        default=30,
+        help_text="Excerpts of moderation log entries older than this are blanked "
+        "(the flag and categories stay)",
     )
 
     class Meta:

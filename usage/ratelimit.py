@@ -8,12 +8,14 @@ estimate (no burst of 2x at a window edge, two keys per limit)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from config.errors import RateLimited, ServiceUnavailable
 from usage import redis_client
@@ -51,7 +53,12 @@ local touch = ARGV[#KEYS * 2 + 2]
 if touch and touch ~= '' then
   if redis.call('SET', touch, 1, 'NX', 'EX', tonumber(ARGV[#KEYS * 2 + 3])) then touched = 1 end
 end
-return {0, tostring(cur_start), touched}
+local reads = {}
+local base = #KEYS * 2 + 4
+for j = 1, tonumber(ARGV[base] or '0') do
+  reads[j] = redis.call('GET', ARGV[base + j]) or ''
+end
+return {0, tostring(cur_start), touched, unpack(reads)}
 """
 
 
@@ -84,30 +91,56 @@ def limits_for(
 class Admitted:
     window: int  # the window the tokens were counted in (for `adjust_tokens`)
     touched: bool  # the `touch` marker was set now: time to write last_used_at
+    values: tuple[str | None, ...] = ()  # the `read` keys' values, in order
+
+
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+
+async def _run_script(client, keys: list[str], args: list):
+    """EVALSHA (the script isn't sent each call); EVAL once if Redis lacks it."""
+    try:
+        return await client.evalsha(_SCRIPT_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        return await client.eval(_SCRIPT, len(keys), *keys, *args)
+
+
+def _text(value) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value or None
 
 
 async def hit(
-    limits: list[Limit], *, touch: str | None = None, touch_seconds: int = 60
+    limits: list[Limit],
+    *,
+    touch: str | None = None,
+    touch_seconds: int = 60,
+    read: tuple[str, ...] = (),
 ) -> Admitted:
     """Count one request against every limit, or raise 429 rate_limited.
     `touch` (a Redis key) is set at most once per `touch_seconds` in the same
-    round trip: the caller learns whether it's time to record "last used"."""
+    round trip: the caller learns whether it's time to record "last used".
+    The values of the `read` keys come back in the same round trip too (the
+    limits' version, the member cap), so a call needs one Redis trip here;
+    without Redis they come back as None."""
     if redis_client.is_down():
         return _without_redis(limits)
     client = async_redis()
     args: list = [WINDOW_SECONDS]
     for limit in limits:
         args += [limit.limit, limit.cost]
-    args += [touch or "", touch_seconds]
+    args += [touch or "", touch_seconds, len(read), *read]
+    keys = [x.redis_key for x in limits]
     try:
-        index, value, *rest = await client.eval(
-            _SCRIPT, len(limits), *[x.redis_key for x in limits], *args
-        )
+        index, value, *rest = await _run_script(client, keys, args)
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()
         return _without_redis(limits)
     if int(index) == 0:
-        return Admitted(int(value), bool(rest and int(rest[0])))  # the window start, whole seconds
+        touched = bool(rest and int(rest[0]))
+        values = tuple(_text(v) for v in rest[1:])
+        return Admitted(int(value), touched, values)  # the window start, whole seconds
     refused = limits[int(index) - 1]
     retry_after = max(
         1, math.ceil(Decimal(value.decode() if isinstance(value, bytes) else value))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
@@ -63,11 +64,15 @@ class Hold:
     limits: WorkspaceLimits
 
 
-def member_cap(membership_id: int) -> tuple[int | None, str]:
-    """(token cap, cap period) of a member, cached in Redis (dropped on change)."""
-    name = f"{MEMBER_CAP_CACHE}{membership_id}"
-    raw = None
-    if not redis_client.is_down():
+def member_cap_key(membership_id: int) -> str:
+    return f"{MEMBER_CAP_CACHE}{membership_id}"
+
+
+def member_cap(membership_id: int, raw: str | bytes | None = None) -> tuple[int | None, str]:
+    """(token cap, cap period) of a member, cached in Redis (dropped on change).
+    `raw`: the cache entry if the caller already read it (the rate-limit trip)."""
+    name = member_cap_key(membership_id)
+    if raw is None and not redis_client.is_down():
         try:
             raw = sync_redis().get(name)
         except redis_client.UNAVAILABLE:
@@ -88,7 +93,9 @@ def _period(cap_period: str, limits: WorkspaceLimits) -> datetime:
     return LIFETIME_START if cap_period == CapPeriod.LIFETIME else limits.period_start
 
 
-def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
+def scopes_for(
+    *, caller, limits: WorkspaceLimits, member_cap_raw: str | None = None
+) -> list[Scope]:
     scopes = [
         Scope(
             CounterScope.WORKSPACE,
@@ -97,7 +104,7 @@ def scopes_for(*, caller, limits: WorkspaceLimits) -> list[Scope]:
             limits.hard_token_limit,
         )
     ]
-    cap, cap_period = member_cap(caller.membership.pk)
+    cap, cap_period = member_cap(caller.membership.pk, member_cap_raw)
     scopes.append(
         Scope(CounterScope.MEMBER, caller.membership.pk, _period(cap_period, limits), cap)
     )
@@ -146,7 +153,8 @@ FROM locked l CROSS JOIN verdict v ORDER BY l.id
 
 
 def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
-    values, params = [], {}
+    values: list[str] = []
+    params: dict[str, object] = {}
     for i, scope in enumerate(scopes):
         values.append(f"(%(k{i})s, %(i{i})s::bigint, %(p{i})s::timestamptz, %(l{i})s::bigint)")
         params |= {
@@ -156,6 +164,25 @@ def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
             f"l{i}": scope.limit,
         }
     return ", ".join(values), params
+
+
+def _prepared(sql: str, params: dict | list) -> list[tuple]:
+    """Run one of the hot path's big statements server-side bound and prepared
+    on this connection (psycopg's `prepare=True`): PostgreSQL plans each CTE once
+    per connection instead of on every call. Goes through Django's cursor
+    wrappers and error mapping like any other query."""
+    with connection.cursor() as wrapper:
+        raw = psycopg.Cursor(wrapper.db.connection)
+
+        def run(sql, params, many, context):
+            with wrapper.db.wrap_database_errors:
+                raw.execute(sql, params, prepare=True)
+
+        try:
+            wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
+            return raw.fetchall() if raw.description else []
+        finally:
+            raw.close()
 
 
 def _create_missing_counters(workspace_id: int, scopes: list[Scope]) -> None:
@@ -180,9 +207,7 @@ def _try_reserve(
         "workspace_id": workspace_id,
         **row,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_RESERVE_SQL.format(values=values), params)
-        rows = cursor.fetchall()
+    rows = _prepared(_RESERVE_SQL.format(values=values), params)
     found = rows[0][6] if rows else 0
     fits = bool(rows[0][5]) if rows else False
     return fits and found == len(scopes), found, rows
@@ -244,16 +269,21 @@ def reserve(
     request_id: str,
     input_tokens: int = 0,
     sent: bool = True,
+    limits: WorkspaceLimits | None = None,
+    member_cap_raw: str | None = None,
 ) -> Hold:
     """Hold `tokens` against every limit of the caller, or refuse (nothing held).
 
     `sent`: the call goes upstream right after this statement (the meter
     screens before it reserves), so the reservation row says so itself — a
-    crash after it is charged by `release_stale`, never lost."""
-    limits = get_workspace_limits(caller.workspace)
+    crash after it is charged by `release_stale`, never lost.
+    `limits`: the workspace's current limits if the caller has them (the meter's
+    version-checked cache), else read now."""
+    limits = limits or get_workspace_limits(caller.workspace)
+    limits.ensure_access()  # dunning / upstream backstop (billing's provider decides)
     ensure_feature_allowed(feature, limits)
     prices = price_for(model, clock.now())
-    scopes = scopes_for(caller=caller, limits=limits)
+    scopes = scopes_for(caller=caller, limits=limits, member_cap_raw=member_cap_raw)
     workspace_id = caller.workspace.pk
     row = {
         "sent": sent,
@@ -296,7 +326,9 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
 # The shared hot rows in ONE statement, last in the recording transaction, so
 # their locks are held for one round trip and the commit: release the
 # reservation, move its tokens from `reserved` to the actual `used` (counter
-# rows locked in id order), and add the event to its rollup row.
+# rows locked in id order), and add the event to its rollup row. Returns the
+# workspace counter's `used` after this event (exact: the row stays locked
+# until commit) for billing's hook.
 _SETTLE_SQL = f"""
 WITH released AS (
     DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
@@ -309,7 +341,7 @@ moved AS (
     SET reserved = c.reserved - coalesce((SELECT sum(tokens) FROM released), 0),
         used = c.used + %(used)s
     FROM locked WHERE c.id = locked.id
-    RETURNING c.id
+    RETURNING c.id, c.scope, c.used
 )
 INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id,
     requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost)
@@ -323,29 +355,60 @@ ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE S
     output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens,
     total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens,
     cost = {ROLLUPS}.cost + EXCLUDED.cost
+RETURNING (SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)
 """  # noqa: S608 - table names only
 
 
-def _settle_shared_rows(hold: Hold, event: UsageEvent) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _SETTLE_SQL,
-            {
-                "request_id": hold.request_id,
-                "counter_ids": list(hold.counter_ids),
-                "used": event.total_tokens,
-                "workspace_id": event.workspace_id,
-                "day": event.created_at.date(),
-                "feature": event.feature,
-                "model": event.model,
-                "user_id": event.user_id or 0,
-                "api_key_id": event.api_key_id or 0,
-                "input": event.input_tokens,
-                "cached": event.cached_input_tokens,
-                "output": event.output_tokens,
-                "cost": event.cost,
-            },
-        )
+def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
+    rows = _prepared(
+        _SETTLE_SQL,
+        {
+            "request_id": hold.request_id,
+            "counter_ids": list(hold.counter_ids),
+            "used": event.total_tokens,
+            "workspace_id": event.workspace_id,
+            "day": event.created_at.date(),
+            "feature": event.feature,
+            "model": event.model,
+            "user_id": event.user_id or 0,
+            "api_key_id": event.api_key_id or 0,
+            "input": event.input_tokens,
+            "cached": event.cached_input_tokens,
+            "output": event.output_tokens,
+            "cost": event.cost,
+        },
+    )
+    return rows[0][0] if rows else None
+
+
+def _insert_parts(instance) -> tuple[str, str, list]:
+    """(table, column list, values) to INSERT a new model instance: the
+    fields' own conversions, as Model.save would send them."""
+    meta = instance._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    return meta.db_table, columns, values
+
+
+def _insert_records(event: UsageEvent, moderation: ModerationLog | None) -> None:
+    """The ledger event and its moderation log row in ONE statement."""
+    parts = [_insert_parts(event)] + ([_insert_parts(moderation)] if moderation else [])
+    ctes, params = [], []
+    for n, (table, columns, values) in enumerate(parts):
+        marks = ", ".join(["%s"] * len(values))
+        # Table and column names come from the models; values are parameters.
+        ctes.append(f"r{n} AS (INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id)")  # noqa: S608
+        params += values
+    picks = ", ".join(f"(SELECT id FROM r{n})" for n in range(len(parts)))  # noqa: S608
+    (ids,) = _prepared(f"WITH {', '.join(ctes)} SELECT {picks}", params)
+    written: list[UsageEvent | ModerationLog] = [event]
+    if moderation is not None:
+        written.append(moderation)
+    for instance, pk in zip(written, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = connection.alias
 
 
 def settle(
@@ -360,18 +423,18 @@ def settle(
     transaction. Returns what `on_recorded` returned (e.g. the feature's stored
     result, saved atomically with the charge)."""
     with transaction.atomic():
-        event.save()
-        if moderation is not None:
-            moderation.save()
+        _insert_records(event, moderation)
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
-        if event.total_tokens:
-            notify_usage_recorded(event)
         record = on_recorded(event) if on_recorded is not None else None
-        # Last: the rows every request of the workspace shares (see _SETTLE_SQL).
+        # Then the rows every request of the workspace shares (see _SETTLE_SQL).
         # A reservation already released by the stale-reservation task holds
         # nothing: the statement then only adds the used tokens.
-        _settle_shared_rows(hold, event)
+        used_after = _settle_shared_rows(hold, event)
+        if event.total_tokens:
+            # Last, with the workspace's counter locked: billing sees the exact
+            # total after this event (overage, alerts) without a query of its own.
+            notify_usage_recorded(event, hold.limits, used_after=used_after)
     return record
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Sum
 
+from accounts import audit
 from accounts.models import Membership, User
 from config import clock
 from usage.apikeys import forget_keys, new_secret, visible_prefix
@@ -30,6 +31,7 @@ class CreatedKey:
     secret: str  # shown once, never stored
 
 
+@transaction.atomic
 def key_create(
     *,
     membership: Membership,
@@ -55,6 +57,12 @@ def key_create(
         expires_at=expires_at,
     )
     forget_keys([key.key_hash])  # drop a cached "unknown key" answer, however unlikely
+    audit.record(
+        workspace=membership.workspace,
+        actor=membership.user,
+        action="key.created",
+        target=f"{name} ({key.prefix}…)",
+    )
     return CreatedKey(key=key, secret=secret)
 
 
@@ -107,6 +115,12 @@ def key_revoke(*, key: ApiKey, acting_user: User) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
+        audit.record(
+            workspace=key.workspace,
+            actor=acting_user,
+            action="key.revoked",
+            target=f"{key.name} ({key.prefix}…)",
+        )
     # Revocation takes effect at once: the cached lookup goes with it.
     forget_keys([key.key_hash])
     return key

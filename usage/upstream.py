@@ -28,18 +28,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import logging
-import math
 import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 from django.conf import settings
+from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 from config.errors import (
     ApiError,
@@ -50,8 +50,6 @@ from config.errors import (
 )
 
 logger = logging.getLogger(__name__)
-
-POOL_SHARD_CONNECTIONS = 128  # connections per SDK client (see Upstream.__init__)
 
 
 # --- Results ----------------------------------------------------------------------
@@ -232,6 +230,24 @@ class _Config:
         return f"_Config(base_url={self.base_url!r}, organization={self.organization!r})"
 
 
+class _AiohttpTransport(AiohttpTransport):
+    """The SDK's aiohttp transport, with one correction: it reports every
+    aiohttp connection error (refused, reset, server gone) as a connect
+    *timeout*, which would make an unreachable provider a 504 instead of a 503.
+    Only real timeouts stay timeouts here."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx2.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+                cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError
+            ):
+                raise httpx2.ConnectError(str(cause), request=request) from cause
+            raise
+
+
 class Upstream:
     """A configured async client. Build it through `get_upstream()`."""
 
@@ -239,23 +255,21 @@ class Upstream:
         if not config.api_key:
             raise UpstreamUnavailable("No model provider is configured (OPENAI_API_KEY is empty).")
         self.config = config
-        # Several small connection pools instead of one big one: httpcore scans
-        # every connection of its pool each time a response closes, which made
-        # 1,000 requests in flight cost ~7 ms of CPU each on one 2,000-connection
-        # pool (bench/meter_overhead.py; ~2 ms with shards of <= 128).
-        shards = max(1, math.ceil(config.max_connections / POOL_SHARD_CONNECTIONS))
-        per_shard = math.ceil(config.max_connections / shards)
-        self._clients = [self._sdk_client(config, per_shard) for _ in range(shards)]
-        self._next = itertools.cycle(self._clients)
+        self._client = self._sdk_client(config)
 
     @staticmethod
-    def _sdk_client(config: _Config, max_connections: int) -> openai.AsyncOpenAI:
-        http_client = openai.DefaultAsyncHttpxClient(
+    def _sdk_client(config: _Config) -> openai.AsyncOpenAI:
+        # The SDK over its aiohttp transport (openai[aiohttp]): the httpx/anyio
+        # transport cost ~4-6 ms of CPU per POST under load (py-spy), much of it
+        # httpcore scanning its whole pool for expired connections on every
+        # response; aiohttp's connector keeps idle connections in a queue.
+        limits = httpx2.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+        )
+        http_client = openai.DefaultAioHttpClient(
             timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
-            limits=httpx2.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_connections, 64),
-            ),
+            transport=_AiohttpTransport(limits=limits),
         )
         return openai.AsyncOpenAI(
             api_key=config.api_key,
@@ -269,8 +283,7 @@ class Upstream:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        """The SDK client for the next call (round robin over the pool shards)."""
-        return next(self._next)
+        return self._client
 
     def __repr__(self) -> str:
         return f"<Upstream {self.config.base_url or 'api.openai.com'}>"
@@ -407,9 +420,14 @@ class Upstream:
             )
 
     async def moderate(self, *, text: str) -> ModerationResult:
-        """The pre-screen is fail-closed: when it can't answer, the call is refused,
+        return (await self.moderate_many([text]))[0]
+
+    async def moderate_many(self, texts: list[str]) -> list[ModerationResult]:
+        """One /moderations request for several inputs (results in input order).
+        The pre-screen is fail-closed: when it can't answer, the call is refused,
         with an error that says it was the moderation step."""
-        body = {"input": text, "model": self.config.moderation_model}
+        one = texts[0] if len(texts) == 1 else texts
+        body = {"input": one, "model": self.config.moderation_model}
         try:
             response, _request_id = await self._post_json("/moderations", body)
         except _ModerationMissing:
@@ -418,19 +436,25 @@ class Upstream:
             error.details.setdefault("stage", "moderation")
             raise
         results = response.get("results") or []
-        if not results or not isinstance(results[0], dict):
-            logger.warning("the moderation endpoint answered without results")
+        if len(results) != len(texts) or not all(isinstance(r, dict) for r in results):
+            logger.warning("the moderation endpoint answered without a result per input")
             raise UpstreamError()
-        categories = results[0].get("categories") or {}
-        return ModerationResult(
-            flagged=bool(results[0].get("flagged")),
-            categories={name: bool(hit) for name, hit in categories.items() if hit is not None},
-            model=response.get("model") or self.config.moderation_model,
-        )
+        model = response.get("model") or self.config.moderation_model
+        return [
+            ModerationResult(
+                flagged=bool(result.get("flagged")),
+                categories={
+                    name: bool(hit)
+                    for name, hit in (result.get("categories") or {}).items()
+                    if hit is not None
+                },
+                model=model,
+            )
+            for result in results
+        ]
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
 
 
 # One client per event loop and configuration: an httpx connection pool belongs to

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -155,7 +155,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     if request.workspace is None:
         return redirect("accounts:workspace_switch")
     _member, _quota, filters, events = _usage_reads(request)
-    response = HttpResponse(dashboard.trace_csv(events), content_type="text/csv")
+    response = StreamingHttpResponse(dashboard.trace_csv(events), content_type="text/csv")
     response["Content-Disposition"] = (
         f'attachment; filename="usage-{filters.start}-{filters.end}.csv"'
     )

@@ -84,10 +84,11 @@ def normalize_tax_id(country: str, raw: str) -> tuple[str, str]:
         if country in NON_EU_TAX_IDS:
             stripe_type, module_name = NON_EU_TAX_IDS[country]
             module = get_cc_module(country.lower(), module_name)
+            assert module is not None  # NON_EU_TAX_IDS names only modules stdnum has
             return stripe_type, module.validate(value)
     except StdnumError as exc:
         raise InvalidRequest(
-            f"That is not a valid tax id for {country}: {exc.message}",
+            f"That is not a valid tax id for {country}: {exc}",
             details={"tax_id": [f"invalid for {country}"]},
         ) from None
     raise InvalidRequest(

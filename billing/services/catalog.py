@@ -11,6 +11,7 @@ from __future__ import annotations
 import stripe
 from django.conf import settings
 from django.db import transaction
+from stripe.params import ProductCreateParams, ProductUpdateParams
 
 from billing import stripe_api
 from billing.limits import forget_cached_tiers
@@ -26,7 +27,7 @@ def product_id_for(tier: Tier) -> str:
 
 def _ensure_product(client: stripe.StripeClient, tier: Tier) -> str:
     pid = tier.stripe_product_id or product_id_for(tier)
-    params = {
+    params: ProductUpdateParams = {
         "name": f"Tollgate {tier.name}",
         "active": not tier.is_archived,
         "metadata": {"tollgate_tier": tier.slug},
@@ -38,9 +39,9 @@ def _ensure_product(client: stripe.StripeClient, tier: Tier) -> str:
     except stripe.InvalidRequestError as exc:
         if exc.http_status != 404:
             raise
-        client.v1.products.create(
-            {"id": pid, **params}, {"idempotency_key": f"tollgate-product-{pid}"}
-        )
+        create: ProductCreateParams = {"id": pid, "name": f"Tollgate {tier.name}"}
+        create.update(params)  # the same fields, plus id
+        client.v1.products.create(create, {"idempotency_key": f"tollgate-product-{pid}"})
         return pid
     client.v1.products.update(pid, params)
     return pid
@@ -108,7 +109,7 @@ def _ensure_overage_price(client: stripe.StripeClient, tier: Tier, product_id: s
         {
             "product": product_id,
             "currency": tier.currency,
-            "unit_amount_decimal": per_token,
+            "unit_amount_decimal": per_token,  # the exact decimal string
             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
             "lookup_key": tier.overage_lookup_key,
             "transfer_lookup_key": True,

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Membership
+from accounts.notifications import EmailKind, wanted_recipients
 from accounts.roles import Role
 from billing.enqueue import enqueue_on_commit
 from billing.models_invoices import (
@@ -80,7 +81,8 @@ def open_archived_pdf(invoice: Invoice) -> bytes:
 
 
 def invoice_recipients(invoice: Invoice) -> list[str]:
-    """The workspace's invoice email, else its owners and finance members."""
+    """The workspace's invoice email, else its owners and finance members who
+    want invoices and receipts (their email preferences, accounts.notifications)."""
     details = BillingDetails.objects.filter(workspace_id=invoice.workspace_id).first()
     if details is not None and details.invoice_email:
         return [details.invoice_email]
@@ -89,7 +91,7 @@ def invoice_recipients(invoice: Invoice) -> list[str]:
         role__in=[Role.OWNER, Role.FINANCE],
         user__is_active=True,
     ).select_related("user")
-    return sorted({m.user.email for m in members})
+    return wanted_recipients([m.user for m in members], EmailKind.INVOICES)
 
 
 def _message(invoice: Invoice, kind: str, recipients: list[str]) -> EmailMultiAlternatives:

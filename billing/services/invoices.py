@@ -293,7 +293,7 @@ def _record_history(row: Invoice, source: str) -> None:
         (InvoiceStatus.VOID, row.voided_at),
         (InvoiceStatus.UNCOLLECTIBLE, row.marked_uncollectible_at),
     ]
-    seen = {status: at for status, at in steps if at is not None}
+    seen: dict[str, dt.datetime] = {status: at for status, at in steps if at is not None}
     seen.setdefault(row.status, clock.now())
     for status, at in seen.items():
         InvoiceStatusChange.objects.get_or_create(

@@ -8,17 +8,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Membership, Workspace
+from accounts.notifications import EmailKind, wanted_recipients
 from accounts.roles import Perm
 from billing.models import Invoice
 
 
-def billing_managers(workspace: Workspace) -> list[str]:
+def billing_managers(workspace: Workspace, kind: str = EmailKind.TRANSACTIONAL) -> list[str]:
+    """Owners' and admins' addresses, of those who want this kind of email."""
     members = Membership.objects.for_workspace(workspace).select_related("user")
-    return sorted(m.user.email for m in members if m.can(Perm.MANAGE_BILLING) and m.user.is_active)
+    managers = [m.user for m in members if m.can(Perm.MANAGE_BILLING)]
+    return wanted_recipients(managers, kind)
 
 
-def _send(*, workspace: Workspace, subject: str, template: str, context: dict) -> int:
-    recipients = billing_managers(workspace)
+def _send(*, workspace: Workspace, kind: str, subject: str, template: str, context: dict) -> int:
+    recipients = billing_managers(workspace, kind)
     if not recipients:
         return 0
     context = {
@@ -49,6 +52,7 @@ def notify_usage_alert(*, workspace: Workspace, threshold: int, usage) -> int:
         subject = f"{workspace.name} has used {threshold}% of its included tokens"
     return _send(
         workspace=workspace,
+        kind=EmailKind.USAGE_ALERTS,
         subject=subject,
         template="quota_exhausted" if exhausted else "usage_alert",
         context={
@@ -63,6 +67,8 @@ def notify_usage_alert(*, workspace: Workspace, threshold: int, usage) -> int:
 def notify_payment_failed(*, invoice: Invoice) -> int:
     return _send(
         workspace=invoice.workspace,
+        # Action needed to keep the service: not an optional invoice/receipt mail.
+        kind=EmailKind.TRANSACTIONAL,
         subject="A payment failed",
         template="payment_failed",
         context={"invoice": invoice},

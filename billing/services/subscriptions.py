@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import stripe
 from django.db import transaction
+from stripe.params import CustomerCreateParams
+from stripe.params.checkout import SessionCreateParamsLineItem
 
+from accounts import audit
 from accounts.models import Workspace
 from billing import stripe_api
 from billing.models import Subscription, SubscriptionStatus, Tier
@@ -43,7 +45,7 @@ def ensure_customer(*, workspace: Workspace, email: str = "") -> str:
     if sub.stripe_customer_id:
         return sub.stripe_customer_id
     client = stripe_api.client()
-    params: dict[str, Any] = {
+    params: CustomerCreateParams = {
         "name": workspace.name,
         "metadata": {"workspace_id": str(workspace.pk)},
     }
@@ -84,7 +86,7 @@ def checkout_start(
             details={"plan": ["not purchasable"]},
         )
     customer_id = ensure_customer(workspace=workspace, email=email)
-    line_items = [{"price": tier.stripe_price_id, "quantity": 1}]
+    line_items: list[SessionCreateParamsLineItem] = [{"price": tier.stripe_price_id, "quantity": 1}]
     if tier.stripe_overage_price_id:
         line_items.append({"price": tier.stripe_overage_price_id})
     meta = {"workspace_id": str(workspace.pk), "tier": tier.slug}
@@ -112,7 +114,7 @@ def checkout_start(
         checkout_url=session.url,
         checkout_expires_at=expires_at,
     )
-    return session.url
+    return session.url or ""  # always set for a hosted Checkout session
 
 
 def portal_url(*, workspace: Workspace, return_url: str) -> str:
@@ -235,6 +237,9 @@ def subscription_sync(
             return sub  # an older, ended subscription: the current one wins
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -252,6 +257,9 @@ def subscription_cancel(*, workspace: Workspace, at_period_end: bool = True) -> 
             raise StripeFailed() from exc
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -287,6 +295,9 @@ def subscription_downgrade(*, workspace: Workspace, tier: Tier) -> Subscription:
         sub.scheduled_tier, sub.scheduled_from = tier, sub.current_period_end
         _apply(sub, stripe_sub)
         sub.save()
+    from billing.services.dunning import dunning_refresh
+
+    dunning_refresh(subscription_id=sub.pk)  # access follows the new status
     return sub
 
 
@@ -306,7 +317,7 @@ def subscriptions_refresh_due(*, limit: int = 200) -> int:
     return refreshed
 
 
-def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
+def spend_cap_set(*, workspace: Workspace, cap: Decimal | None, actor=None) -> Subscription:
     """The workspace's own overage cap per period (blank: the tier's default).
     It can only be lowered below the tier's cap, never raised past it."""
     with transaction.atomic():
@@ -322,6 +333,14 @@ def spend_cap_set(*, workspace: Workspace, cap: Decimal | None) -> Subscription:
                 f"The {tier.name} plan caps overage at {format_money(ceiling, tier.currency)}.",
                 details={"cap": ["above the plan's cap"]},
             )
-        sub.overage_spend_cap = cap
+        old, sub.overage_spend_cap = sub.overage_spend_cap, cap
         sub.save(update_fields=["overage_spend_cap", "updated_at"])
+        audit.record(
+            workspace=workspace,
+            actor=actor,
+            action="billing.spend_cap_changed",
+            target=workspace.name,
+            old=None if old is None else str(old),
+            new=None if cap is None else str(cap),
+        )
     return sub

@@ -20,7 +20,9 @@ from decimal import Decimal
 
 import stripe
 from django.db import transaction
+from stripe.params import SubscriptionUpdateParamsItem
 
+from accounts import audit
 from accounts.models import Membership, Workspace
 from accounts.roles import Perm
 from billing import stripe_api
@@ -140,6 +142,7 @@ def upgrade_quote(
     check_upgrade_target(current, to_tier)
     proration_date = proration_date or int(now.timestamp())
     via_checkout = not paid
+    amount: Decimal | None
     if via_checkout:
         amount, estimate = to_tier.monthly_price, False
     else:
@@ -177,12 +180,13 @@ class UpgradeResult:
     checkout_url: str = ""
 
 
-def _require_manager(membership: Membership | None) -> None:
+def _require_manager(membership: Membership | None) -> Membership:
     if membership is None or not membership.can(Perm.MANAGE_BILLING):
         raise Forbidden(
             "Only the workspace's owners and admins can change the plan. "
             "Ask one of them to upgrade."
         )
+    return membership
 
 
 def _validate_acceptance(accept_terms: bool, terms_version: str) -> None:
@@ -198,7 +202,7 @@ def _validate_acceptance(accept_terms: bool, terms_version: str) -> None:
 def _record(
     *, sub: Subscription, membership: Membership, quote: Quote, channel: str, ip, user_agent
 ) -> ConsentRecord:
-    return ConsentRecord.objects.create(
+    record = ConsentRecord.objects.create(
         workspace=sub.workspace,
         workspace_name=sub.workspace.name,
         user=membership.user,
@@ -217,12 +221,24 @@ def _record(
         ip_address=ip or None,
         user_agent=(user_agent or "")[:500],
     )
+    audit.record(
+        workspace=sub.workspace,
+        actor=membership.user,
+        action="consent.recorded",
+        target=f"{quote.from_tier or 'Free'} → {quote.to_tier}",
+        consent_id=record.pk,
+        price_shown=str(record.price_shown),
+        terms_version=record.terms_version,
+    )
+    return record
 
 
 def _change_stripe_subscription(sub: Subscription, quote: Quote):
     period = int(sub.current_period_start.timestamp()) if sub.current_period_start else 0
     key = f"tollgate-upgrade-{sub.stripe_subscription_id}-{quote.to_tier.slug}-{period}"
-    items = [{"id": sub.stripe_item_id, "price": quote.to_tier.stripe_price_id}]
+    items: list[SubscriptionUpdateParamsItem] = [
+        {"id": sub.stripe_item_id, "price": quote.to_tier.stripe_price_id}
+    ]
     try:
         return stripe_api.client().v1.subscriptions.update(
             sub.stripe_subscription_id,
@@ -255,7 +271,7 @@ def upgrade_consent(
     success_url: str = "",
     cancel_url: str = "",
 ) -> UpgradeResult:
-    _require_manager(membership)
+    manager = _require_manager(membership)
     _validate_acceptance(accept_terms, terms_version)
     with transaction.atomic():
         # The row lock makes two admins confirming at once produce one upgrade.
@@ -269,7 +285,7 @@ def upgrade_consent(
         quote = upgrade_quote(workspace=workspace, to_tier=to_tier, proration_date=proration_date)
         consent = _record(
             sub=sub,
-            membership=membership,
+            membership=manager,
             quote=quote,
             channel=channel,
             ip=ip,
@@ -279,7 +295,7 @@ def upgrade_consent(
             url = checkout_start(
                 workspace=workspace,
                 tier=to_tier,
-                email=membership.user.email,
+                email=manager.user.email,
                 success_url=success_url,
                 cancel_url=cancel_url,
             )

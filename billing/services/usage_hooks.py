@@ -1,9 +1,9 @@
 """The meter's write hooks into billing (limits read, hooks write).
 
 `on_usage_recorded` is TOLLGATE_USAGE_RECORDED_HOOK: it runs inside the meter's
-recording transaction (usage.limits.notify_usage_recorded),
-where the meter holds the workspace's counter row locked, so the counter read
-here already includes this event and concurrent events for the workspace wait.
+recording transaction (usage.limits.notify_usage_recorded), last, where the
+meter holds the workspace's counter row locked and passes its total including
+this event (`used_after`), so concurrent events for the workspace wait.
 
 - Metered-overage tiers: the tokens of this event past the included amount go to
   the OverageReport outbox; a task sends them to Stripe after commit.
@@ -96,10 +96,20 @@ def _used_after(event, limits) -> int:
     return used + event.total_tokens
 
 
-def on_usage_recorded(event) -> None:
+def on_usage_recorded(event, limits=None, used_after: int | None = None) -> None:
     # The limits the call was admitted under: its overage and alerts belong to
     # the plan and period it ran in.
-    limits = admitted_limits(event.workspace_id)
+    limits = limits or admitted_limits(event.workspace_id)
+    if used_after is not None:
+        # The meter's settle statement left the workspace counter locked with
+        # this event in it: exact, and concurrent recordings wait for our commit,
+        # so each event's overage is computed once against its predecessors.
+        if limits.overage_policy == "metered":
+            tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
+            if tokens > 0:
+                _queue_overage(event, tokens, limits)
+        _alerts(event, used_after, limits)
+        return
     if limits.overage_policy == "metered":
         # Serialize a metered workspace's recordings on its billing row (nothing
         # else the meter locks), so each event's overage is computed exactly once

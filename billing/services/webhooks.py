@@ -105,10 +105,9 @@ def _on_invoice_payment_failed(obj_id: str) -> None:
     _on_invoice(obj_id)
     invoice = Invoice.objects.filter(stripe_invoice_id=obj_id).first()
     if invoice is not None:
-        # Dunning hook (engineer `economics` owns what follows a failed payment).
-        from billing.services.notifications import notify_payment_failed
+        from billing.services.dunning import payment_failed
 
-        notify_payment_failed(invoice=invoice)
+        payment_failed(invoice=invoice)  # the email, once per invoice
 
 
 def _on_credit_note(obj_id: str) -> None:

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # BrinIndex on the ledger (usage.models)
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
     "accounts",
     "usage",
     "billing",
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "config.errors.ApiErrorMiddleware",
     "accounts.middleware.CurrentWorkspaceMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware_mfa.RequireMfaMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -180,7 +184,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.TollgateAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -234,6 +238,12 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 TOLLGATE_SUPPORT_EMAIL = env("TOLLGATE_SUPPORT_EMAIL", default="support@tollgate.local")
 TOLLGATE_INVITATION_TTL_DAYS = env.int("TOLLGATE_INVITATION_TTL_DAYS", default=7)
 TOLLGATE_INVITATIONS_PER_HOUR = env.int("TOLLGATE_INVITATIONS_PER_HOUR", default=30)
+# What a suspended workspace's owner may still open: billing (to pay), invoices,
+# exports, their data (DESIGN.md "Dunning").
+TOLLGATE_SUSPENDED_OWNER_PATHS = env.list(
+    "TOLLGATE_SUSPENDED_OWNER_PATHS",
+    default=["/billing/", "/api/v1/billing/", "/api/v1/invoices", "/api/v1/exports", "/exports/"],
+)
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
 ACCOUNT_SIGNUP_REDIRECT_URL = "accounts:dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
@@ -270,8 +280,12 @@ TOLLGATE_METER_DB_THREADS = env.int("TOLLGATE_METER_DB_THREADS", default=8)  # h
 TOLLGATE_KEY_CACHE_SECONDS = env.int("TOLLGATE_KEY_CACHE_SECONDS", default=60)
 TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
 TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)
-TOLLGATE_LIMITS_CACHE_SECONDS = env.int("TOLLGATE_LIMITS_CACHE_SECONDS", default=10)
 TOLLGATE_MODERATION_CACHE_SECONDS = env.int("TOLLGATE_MODERATION_CACHE_SECONDS", default=10)
+# Moderation verdicts kept per process by content hash, and the window in which
+# inputs share one /moderations request (usage.moderation.screen).
+TOLLGATE_MODERATION_RESULT_SECONDS = env.int("TOLLGATE_MODERATION_RESULT_SECONDS", default=300)
+TOLLGATE_MODERATION_RESULT_ENTRIES = env.int("TOLLGATE_MODERATION_RESULT_ENTRIES", default=10_000)
+TOLLGATE_MODERATION_BATCH_MS = env.float("TOLLGATE_MODERATION_BATCH_MS", default=1.0)
 # A reservation older than this has lost its request (the process died): the
 # recovery task charges it if its call was sent, frees it if not. Longer than the
 # longest call (OPENAI_TIMEOUT_SECONDS per attempt x attempts) — see architecture.md.
@@ -337,6 +351,7 @@ BILLING_OVERAGE_METER_EVENT = env("BILLING_OVERAGE_METER_EVENT", default="tollga
 BILLING_USAGE_ALERT_THRESHOLDS = (50, 80, 100)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("billing.context_processors.billing")
 MIDDLEWARE.append("billing.middleware.QuotaRefusalMiddleware")
+
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "billing-send-overage-reports": {
@@ -347,7 +362,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.refresh_due_subscriptions",
         "schedule": 900.0,
     },
+    "billing-dunning-reminders": {
+        "task": "billing.tasks.send_dunning_reminders",
+        "schedule": 3600.0,
+    },
+    "billing-upstream-budget": {"task": "billing.tasks.check_upstream_budget", "schedule": 300.0},
+    "billing-reconcile-upstream": {
+        "task": "billing.tasks.reconcile_upstream",
+        # Nightly, once the upstream has closed the previous UTC day's buckets.
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
+# The organization's *admin* key for the Usage and Costs APIs (separate from the
+# call key OPENAI_API_KEY); empty: the nightly reconciliation says so once and skips.
+OPENAI_ADMIN_KEY = env("OPENAI_ADMIN_KEY", default="")
+# Where the admin API lives (default: OPENAI_BASE_URL, i.e. the same upstream).
+OPENAI_ADMIN_BASE_URL = env("OPENAI_ADMIN_BASE_URL", default="") or None
+# The upstream's id of the call key (key_…) or project (proj_…) whose usage is ours:
+# when set, reconciliation compares day x model x that key/project; else day x model.
+OPENAI_UPSTREAM_KEY_ID = env("OPENAI_UPSTREAM_KEY_ID", default="")
 
 # --- Tollgate: invoices (the mirror, the PDF archive, billing details) ------------
 # The operator as printed on every invoice (the fake Stripe prints these too).
@@ -400,3 +433,56 @@ TOLLGATE_FEATURE_MODEL = env("TOLLGATE_FEATURE_MODEL", default=OPENAI_DEFAULT_MO
 TOLLGATE_FEATURE_MODELS = env.dict("TOLLGATE_FEATURE_MODELS", default={})
 # Most tokens of conversation history sent with a chat message (older ones are left out).
 TOLLGATE_CHAT_HISTORY_TOKENS = env.int("TOLLGATE_CHAT_HISTORY_TOKENS", default=12_000)
+
+# --- Tollgate: finance exports (billing/services/exports.py, config/tabular.py) ---
+from celery.schedules import crontab as _crontab  # noqa: E402
+
+# A finished export's file is kept this long, then deleted (the link dies with it).
+TOLLGATE_EXPORT_RETENTION_HOURS = env.int("TOLLGATE_EXPORT_RETENTION_HOURS", default=24)
+# A download link is valid this long after it was handed out (and never past expiry).
+TOLLGATE_EXPORT_LINK_SECONDS = env.int("TOLLGATE_EXPORT_LINK_SECONDS", default=3600)
+# Where the worker writes an export before it is stored (None: the system temp dir).
+TOLLGATE_EXPORT_TMPDIR = env("TOLLGATE_EXPORT_TMPDIR", default=None)
+CELERY_BEAT_SCHEDULE |= {
+    "billing-delete-expired-exports": {
+        "task": "billing.tasks.delete_expired_exports",
+        "schedule": 3600.0,
+    },
+    # The close pack of the month that just ended (02:30 UTC on the 1st).
+    "billing-monthly-close-pack": {
+        "task": "billing.tasks.build_monthly_close_pack",
+        "schedule": _crontab(day_of_month="1", hour="2", minute="30"),
+    },
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ExportStatusEnum": "billing.models_exports.ExportStatus",
+    "ExportFormatEnum": "config.exports.FORMATS",
+}
+
+# --- Tollgate: privacy (accounts/privacy.py, docs/architecture.md "Privacy") ----------
+# Sessions: allauth.usersessions lists a person's sessions and signs out others;
+# tracking keeps each session's last-seen time and IP up to date.
+USERSESSIONS_TRACK_ACTIVITY = True
+# Days between an owner deleting a workspace and its content being erased (undo meanwhile).
+TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS = env.int(
+    "TOLLGATE_WORKSPACE_DELETION_GRACE_DAYS", default=14
+)
+# Invoices, credit notes, consent records and the ledger's money figures of a
+# deleted workspace are kept (pseudonymized) this long: records of account.
+TOLLGATE_LEGAL_RETENTION_YEARS = env.int("TOLLGATE_LEGAL_RETENTION_YEARS", default=10)
+# Prompts and answers (chats, summaries, extractions, documents): kept until deleted
+# unless this is set (operator-wide) or a workspace chooses fewer days.
+TOLLGATE_CONTENT_RETENTION_DAYS = env.int("TOLLGATE_CONTENT_RETENTION_DAYS", default=None)
+# Moderation log excerpts: ModerationSettings.log_retention_days (admin, default 30).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "accounts-enforce-retention": {
+        "task": "accounts.tasks.enforce_retention",
+        "schedule": 3600.0,
+    },
+    "accounts-delete-due-workspaces": {
+        "task": "accounts.tasks.delete_due_workspaces",
+        "schedule": 900.0,
+    },
+}

@@ -34,6 +34,9 @@ Control: `POST /_control/reset`, `POST /_control/config {"latency_ms": N}`,
 `GET /_control/last_request` (headers with the bearer masked, plus its sha256),
 `GET /_control/stats` (calls per endpoint, chat calls in flight and their peak
 since the last reset), `GET /_control/served` (the served-call log below).
+Organization Usage/Costs APIs (admin key) from what was served, with their own
+fault switch: see `org_billing.py`; queued faults with `"endpoint": "org"` hit
+the usage endpoint (e.g. a 500 to exercise retries).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from standins.fake_openai import answers
+from standins.fake_openai.org_billing import DAY, PROJECT_ID, OrgBilling, page_of
 from usage import tokens
 
 MODELS = (
@@ -98,6 +102,7 @@ class State:
     calls: Counter = field(default_factory=Counter)
     in_flight: int = 0  # chat calls being answered right now
     peak_in_flight: int = 0
+    org: OrgBilling = field(default_factory=OrgBilling)  # what was served, for the usage API
     served: list[dict] = field(default_factory=list)  # chat calls answered (see module doc)
 
     def reset(self) -> None:
@@ -107,6 +112,7 @@ class State:
         self.last_request = None
         self.seen_prefixes.clear()
         self.calls.clear()
+        self.org.reset()
         self.served.clear()
 
     def take_fault(self, endpoint: str) -> Fault | None:
@@ -456,6 +462,8 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
         prompt_tokens, cached = _prompt_usage(state, messages)
         prompt_tokens += _schema_tokens(body.get("response_format"))
         usage = _usage(prompt_tokens, cached, completion_tokens)
+        # Served = billed, whatever reaches the client (usage left out, a cut stream).
+        state.org.record(at=time.time(), model=model, key=key, usage=usage)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         headers = {"x-request-id": _request_id(), "openai-processing-ms": str(delay)}
         served = {
@@ -570,6 +578,89 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             )
         return JSONResponse(model_object(name))
 
+    def org_query(request: Request) -> tuple[dict, Response | None]:
+        params = request.query_params
+        try:
+            start = int(params["start_time"])
+            end = int(params.get("end_time") or start + 7 * DAY)
+            limit = int(params.get("limit") or 7)
+        except (KeyError, ValueError):
+            return {}, openai_error(
+                400, "start_time (unix seconds) is required.", kind="invalid_request_error"
+            )
+
+        def many(name: str) -> list[str]:
+            return params.getlist(name) + params.getlist(f"{name}[]")
+
+        models, keys, projects = many("models"), many("api_key_ids"), many("project_ids")
+
+        def filters(row) -> bool:
+            return (
+                (not models or row.model in models)
+                and (not keys or row.api_key_id in keys)
+                and (not projects or PROJECT_ID in projects)
+            )
+
+        return {
+            "start": start,
+            "end": end,
+            "limit": max(1, limit),
+            "page": params.get("page"),
+            "width": {"1d": DAY, "1h": 3600, "1m": 60}.get(params.get("bucket_width", "1d"), DAY),
+            "group_by": many("group_by"),
+            "filters": filters,
+        }, None
+
+    async def org_usage_completions(request: Request) -> Response:
+        _, denied = await authorized(request)
+        if denied:
+            return denied
+        query, bad = org_query(request)
+        if bad:
+            return bad
+        state.calls["org_usage"] += 1
+        fault = state.take_fault("org")
+        if fault is not None and (failure := _fault_response(fault, "")) is not None:
+            return failure
+        buckets = state.org.usage_buckets(
+            start=query["start"],
+            end=query["end"],
+            width=query["width"],
+            group_by=query["group_by"],
+            filters=query["filters"],
+        )
+        return JSONResponse(page_of(buckets, limit=query["limit"], page=query["page"]))
+
+    async def org_costs(request: Request) -> Response:
+        _, denied = await authorized(request)
+        if denied:
+            return denied
+        query, bad = org_query(request)
+        if bad:
+            return bad
+        state.calls["org_costs"] += 1
+        buckets = state.org.cost_buckets(
+            start=query["start"],
+            end=query["end"],
+            group_by=query["group_by"],
+            filters=query["filters"],
+        )
+        return JSONResponse(page_of(buckets, limit=query["limit"], page=query["page"]))
+
+    async def control_org_usage(request: Request) -> Response:
+        body, bad = await read_json(request)
+        if bad:
+            return bad
+        state.org.faults = dict(body or {})
+        return JSONResponse({"faults": state.org.faults})
+
+    async def control_prices(request: Request) -> Response:
+        body, bad = await read_json(request)
+        if bad:
+            return bad
+        state.org.prices.update({m: tuple(map(str, p)) for m, p in (body or {}).items()})
+        return JSONResponse({"prices": state.org.prices})
+
     async def control_faults(request: Request) -> Response:
         body, bad = await read_json(request)
         if bad:
@@ -615,6 +706,10 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
             Route("/v1/moderations", moderations, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+            Route("/v1/organization/usage/completions", org_usage_completions, methods=["GET"]),
+            Route("/v1/organization/costs", org_costs, methods=["GET"]),
+            Route("/_control/org_usage", control_org_usage, methods=["POST"]),
+            Route("/_control/prices", control_prices, methods=["POST"]),
             Route("/_control/faults", control_faults, methods=["POST"]),
             Route("/_control/reset", control_reset, methods=["POST"]),
             Route("/_control/config", control_config, methods=["POST"]),

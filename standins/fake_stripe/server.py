@@ -21,7 +21,7 @@ from .forms import decode
 from .metering import meter_for_event, meter_total
 from .routes import Rendered, api_routes
 from .state import State, new_id
-from .subscriptions import advance
+from .subscriptions import advance, exhaust_retries
 
 
 class FakeStripe:
@@ -121,6 +121,10 @@ class FakeStripe:
                     html = invoice_html(self.state, invoice)
             self._pdfs[object_id] = render_pdf(html)
         return self._pdfs[object_id]
+
+    def exhaust_retries(self, subscription_id: str) -> dict:
+        """past_due → unpaid, as when Stripe's last payment retry fails."""
+        return self._run(lambda: exhaust_retries(self.state, subscription_id))
 
     def fail_next_payment(self, count: int = 1) -> None:
         with self.state.lock:
@@ -385,6 +389,11 @@ _CONTROL = [
     ("GET", "/events", _control_events),
     ("POST", r"/events/([A-Za-z0-9_]+)/resend", lambda f, d, i: f.resend(i)),
     ("POST", r"/subscriptions/([A-Za-z0-9_]+)/advance", lambda f, d, i: f.advance(i)),
+    (
+        "POST",
+        r"/subscriptions/([A-Za-z0-9_]+)/exhaust_retries",
+        lambda f, d, i: f.exhaust_retries(i),
+    ),
     ("POST", "/payments/fail_next", lambda f, d: f.fail_next_payment(int(d.get("count", 1)))),
     (
         "POST",

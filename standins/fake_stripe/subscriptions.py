@@ -666,3 +666,15 @@ def update_subscription_item(ctx: Ctx) -> dict:
     )
     sub = update_subscription(sub_ctx)
     return ctx.state.objects["subscription_item"].get(item["id"]) or sub["items"]["data"][0]
+
+
+def exhaust_retries(state: State, sub_id: str) -> dict:
+    """Stripe's last automatic retry of a past_due subscription failed and the
+    account's setting is "mark the subscription as unpaid" (a test control)."""
+    sub = state.get("subscription", sub_id)
+    if sub["status"] != "past_due":
+        raise StripeFakeError(400, "Only a past_due subscription can run out of retries.")
+    before = state.render(sub)
+    sub["status"] = "unpaid"
+    emit(state, "customer.subscription.updated", sub, before)
+    return state.render(sub)

@@ -70,7 +70,10 @@ def test_members_page_query_count_does_not_grow_with_members(
     for n in range(5):
         services.invitation_create(actor=actor, email=f"i{n}@example.com", role="member")
     client.force_login(owner)
-    with django_assert_max_num_queries(14):
+    # 18: allauth.usersessions records the session (a session's first page: a
+    # savepoint'ed get-or-create) and billing's banner reads the economics settings.
+    # What matters here: the count doesn't grow with the 15 members.
+    with django_assert_max_num_queries(18):
         assert client.get("/workspace/members/").status_code == 200
 
 

@@ -12,17 +12,17 @@ from django.db.backends.signals import connection_created
 from tests.usage.helpers import TEXT, auth, summaries_url
 
 EXPECTED = [
-    # billing's limits provider: the workspace's subscription and tier (one indexed read)
-    "SELECT billing_subscription JOIN billing_tier ...",
-    # reserve: one statement (lock counters in id order, check, hold, reservation row)
+    # (no limits lookup: the workspace's limits are cached per process and checked
+    # against a version read from Redis with the rate limits, see usage/limits.py)
+    # reserve: one prepared statement (lock counters in id order, check, hold,
+    # the reservation row marked sent)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
-    # record + settle: one transaction
-    "INSERT usage event",
-    "INSERT moderation log",
+    # record + settle: one transaction of three statements
+    "WITH r0 (INSERT usage event), r1 (INSERT moderation log)",
     "INSERT summary (the feature's result)",
-    # billing's usage_recorded hook: the period counter, for alerts and overage
-    "SELECT usage_usagecounter used, reserved",
-    "WITH released (DELETE reservation) ... moved (counters: reserved -> used) ... rollup",
+    # last, prepared: reservation released, counters reserved -> used, rollup; it
+    # returns the workspace's total for billing's hook (no query of its own)
+    "WITH released (DELETE reservation) ... moved (counters) ... rollup RETURNING used",
 ]
 
 
@@ -60,3 +60,8 @@ def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
 
     statements = [q for q in pool_queries if not q.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == len(EXPECTED), "\n".join(statements)
+    reserve, records, _summary, shared = (" ".join(q.split()) for q in statements)
+    assert reserve.startswith("WITH wanted") and "FOR UPDATE" in reserve
+    assert records.startswith("WITH r0 AS (INSERT INTO usage_usageevent")
+    assert "usage_moderationlog" in records
+    assert shared.startswith("WITH released") and shared.endswith("FROM moved)")

@@ -93,10 +93,15 @@ def test_a_provider_without_moderation_gets_an_error_naming_it(
     assert not Reservation.objects.exists()
 
 
-def test_old_logs_are_purged_after_the_retention(db, workspace):
+def test_old_excerpts_are_blanked_after_the_retention_flag_and_category_stay(db, workspace):
     ModerationSettings.objects.update_or_create(pk=1, defaults={"log_retention_days": 7})
-    old = ModerationLog.objects.create(workspace=workspace, request_id="old")
+    old = ModerationLog.objects.create(
+        workspace=workspace, request_id="old", excerpt="said", flagged=True, categories=["hate"]
+    )
     ModerationLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
-    ModerationLog.objects.create(workspace=workspace, request_id="new")
+    ModerationLog.objects.create(workspace=workspace, request_id="new", excerpt="fresh")
     assert purge_moderation_logs.delay().get() == 1
-    assert list(ModerationLog.objects.values_list("request_id", flat=True)) == ["new"]
+    rows = ModerationLog.objects.order_by("request_id").values_list(
+        "request_id", "excerpt", "flagged", "categories"
+    )
+    assert list(rows) == [("new", "fresh", False, []), ("old", "", True, ["hate"])]
