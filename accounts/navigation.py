@@ -30,6 +30,7 @@ MAIN_NAV: list[NavLink] = [
     NavLink("Usage", "usage:usage", (Perm.VIEW_OWN_USAGE, Perm.VIEW_ALL_USAGE), testid="nav-usage"),
     NavLink("API keys", "usage:keys", (Perm.MANAGE_OWN_KEYS,), testid="nav-keys"),
     NavLink("Billing", "billing:overview", (Perm.VIEW_BILLING,), testid="nav-billing"),
+    NavLink("Invoices", "finance:invoices", (Perm.VIEW_BILLING,), testid="nav-invoices"),
 ]
 
 
