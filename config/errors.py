@@ -260,12 +260,39 @@ class ApiErrorMiddleware(MiddlewareMixin):
         return None
 
 
+def _release_connections() -> None:
+    """Under ASGI Django runs error handlers in a worker thread of their own
+    (sync_to_async, not thread-sensitive), where no request_finished closes the
+    database connection our styled pages opened (nav, banners): close it here.
+    Never inside a transaction (a test's, or a view's atomic block)."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
 def api_not_found(request: HttpRequest, exception: Exception | None = None):
     if is_api_request(request):
         return error_response(NotFound())
     from django.views.defaults import page_not_found
 
-    return page_not_found(request, exception)
+    try:
+        return page_not_found(request, exception)
+    finally:
+        _release_connections()
+
+
+def page_forbidden(request: HttpRequest, exception: Exception | None = None):
+    """The styled 403 page (templates/403.html: why, whom to ask, the way back)."""
+    if is_api_request(request):
+        return error_response(Forbidden(str(exception or "") or Forbidden.default_message))
+    from django.views.defaults import permission_denied
+
+    try:
+        return permission_denied(request, exception)
+    finally:
+        _release_connections()
 
 
 def api_server_error(request: HttpRequest):

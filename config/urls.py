@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health, metrics
 
+handler403 = "config.errors.page_forbidden"
 handler404 = "config.errors.api_not_found"
 handler500 = "config.errors.api_server_error"
 

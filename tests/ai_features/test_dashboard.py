@@ -83,7 +83,11 @@ def test_member_sees_only_their_own(ledger, feature_member, api_client):
     assert "member" not in {key for key, _l, _r in ctx["breakdowns"]}
     rows = list(
         csv.DictReader(
-            io.StringIO(api_client(feature_member.user).get("/usage/export.csv").content.decode())
+            io.StringIO(
+                b"".join(
+                    api_client(feature_member.user).get("/usage/export.csv").streaming_content
+                ).decode()
+            )
         )
     )
     assert {r["member"] for r in rows} == {feature_member.user.email}
@@ -97,7 +101,7 @@ def test_filters_and_csv_export(ledger, owner, api_client):
     assert response.context["totals"]["total_tokens"] == sums(chat)["total"]
     export = client.get("/usage/export.csv?feature=chat")
     assert export["Content-Type"] == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert len(rows) == chat.count()
     assert sum(int(r["input_tokens"]) for r in rows) == sums(chat)["input"]
     assert {r["request_id"] for r in rows} == set(chat.values_list("request_id", flat=True))

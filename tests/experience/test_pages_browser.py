@@ -75,7 +75,7 @@ def test_a_finance_members_navigation_and_the_error_pages(
         nav = page.get_by_test_id("main-nav")
     expect(nav).to_be_visible()
     labels = [t.strip() for t in nav.locator("a").all_inner_texts()]
-    assert labels == ["Dashboard", "Usage", "Billing"]
+    assert labels == ["Dashboard", "Usage", "Billing", "Invoices"]
     shoot(page, "finance-nav")
 
     # A page the role can't open: styled, says why, whom to ask, the way back.

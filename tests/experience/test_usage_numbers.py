@@ -63,12 +63,21 @@ def test_no_projection_from_ten_minutes_then_an_honest_percentage():
     assert runs_out == (start + timedelta(days=20_000 * 10 / 9_000)).date()
 
 
-def test_page_counts_the_period_to_the_second(settings, owner, workspace, api_client):
+@pytest.fixture
+def noon_period(settings):
+    from usage import limits
+
+    settings.TOLLGATE_LIMITS_PROVIDER = "tests.experience.test_usage_numbers.noon_period_limits"
+    limits._provider.cache_clear()  # the provider is cached: swap it, then put it back
+    yield
+    limits._provider.cache_clear()
+
+
+def test_page_counts_the_period_to_the_second(noon_period, owner, workspace, api_client):
     """An upgrade at noon starts a period: the morning's tokens (old plan) are not
     in it — neither in the totals nor in the member table."""
     from config import clock
 
-    settings.TOLLGATE_LIMITS_PROVIDER = "tests.experience.test_usage_numbers.noon_period_limits"
     membership = owner.memberships.get()
     at(membership, tokens=(20_000, 559), when=PERIOD_START - timedelta(hours=1))
     at(membership, tokens=(700, 164), when=PERIOD_START + timedelta(hours=1))
