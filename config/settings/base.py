@@ -458,6 +458,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
     "ExportStatusEnum": "billing.models_exports.ExportStatus",
     "ExportFormatEnum": "config.exports.FORMATS",
+    "SummaryFormatEnum": "ai_features.features.summarize.FORMATS",
 }
 
 # --- Tollgate: privacy (accounts/privacy.py, docs/architecture.md "Privacy") ----------
