@@ -57,7 +57,7 @@ def test_client_disconnect_mid_stream_charges_what_was_produced(caller):
     usage when it arrived, else the prompt estimate plus a tokenizer count of the
     text received, flagged for reconciliation. Recorded once, nothing held."""
     _deltas, full, _ = run_async(_consume(caller))
-    partial, none, still_running = run_async(_consume(caller, stop_after=2))
+    _partial, none, still_running = run_async(_consume(caller, stop_after=2))
 
     assert none is None
     assert still_running  # the consumer left while the upstream was still streaming
