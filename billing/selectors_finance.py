@@ -62,20 +62,7 @@ def invoices(workspace: Workspace | None, f: FinanceFilters) -> QuerySet[Invoice
         .annotate(issued_at=Coalesce("finalized_at", "created_at"))
         .select_related("workspace")
     )
-    if f.start:
-        qs = qs.filter(issued_at__gte=f.start)
-    if f.end:
-        qs = qs.filter(issued_at__lt=f.end)
-    if f.status:
-        qs = qs.filter(status=f.status)
-    if f.country:
-        qs = qs.filter(customer_country=f.country)
-    if f.currency:
-        qs = qs.filter(currency=f.currency)
-    if f.tier:
-        qs = qs.filter(
-            Exists(InvoiceLine.objects.filter(invoice=OuterRef("pk"), tier__slug=f.tier))
-        )
+    qs = _filtered(qs, f, when="issued_at")
     return qs.order_by("issued_at", "number", "pk")
 
 
@@ -102,18 +89,7 @@ def invoice_lines(workspace: Workspace | None, f: FinanceFilters) -> QuerySet[In
 def credit_notes(workspace: Workspace | None, f: FinanceFilters) -> QuerySet[CreditNote]:
     """Credit notes by their own issue date; status/tier/country filter on the invoice."""
     qs = _scoped(CreditNote, workspace).select_related("invoice", "workspace")
-    if f.start:
-        qs = qs.filter(created_at__gte=f.start)
-    if f.end:
-        qs = qs.filter(created_at__lt=f.end)
-    if f.status:
-        qs = qs.filter(invoice__status=f.status)
-    if f.country:
-        qs = qs.filter(invoice__customer_country=f.country)
-    if f.currency:
-        qs = qs.filter(currency=f.currency)
-    if f.tier:
-        qs = qs.filter(invoice__lines__tier__slug=f.tier).distinct()
+    qs = _filtered(qs, f, when="created_at", invoice="invoice")
     return qs.order_by("created_at", "number", "pk")
 
 
@@ -122,19 +98,32 @@ def payments(workspace: Workspace | None, f: FinanceFilters) -> QuerySet[Invoice
     the credit notes' `refund_amount`)."""
     qs = _scoped(Invoice, workspace).filter(amount_paid__gt=0).select_related("workspace")
     qs = qs.annotate(received_at=Coalesce("paid_at", "finalized_at", "created_at"))
+    qs = _filtered(qs, f, when="received_at", status=False)
+    return qs.order_by("received_at", "number", "pk")
+
+
+def _filtered(
+    qs: QuerySet, f: FinanceFilters, *, when: str, invoice: str = "", status: bool = True
+) -> QuerySet:
+    """The console's filters: the period on `when`; status, country and tier on
+    the invoice (`invoice` is the path to it, "" for an invoice itself)."""
+    on = f"{invoice}__" if invoice else ""
     if f.start:
-        qs = qs.filter(received_at__gte=f.start)
+        qs = qs.filter(**{f"{when}__gte": f.start})
     if f.end:
-        qs = qs.filter(received_at__lt=f.end)
+        qs = qs.filter(**{f"{when}__lt": f.end})
+    if status and f.status:
+        qs = qs.filter(**{f"{on}status": f.status})
     if f.country:
-        qs = qs.filter(customer_country=f.country)
+        qs = qs.filter(**{f"{on}customer_country": f.country})
     if f.currency:
         qs = qs.filter(currency=f.currency)
     if f.tier:
-        qs = qs.filter(
-            Exists(InvoiceLine.objects.filter(invoice=OuterRef("pk"), tier__slug=f.tier))
+        lines = InvoiceLine.objects.filter(
+            invoice=OuterRef(f"{invoice}_id" if invoice else "pk"), tier__slug=f.tier
         )
-    return qs.order_by("received_at", "number", "pk")
+        qs = qs.filter(Exists(lines))
+    return qs
 
 
 def _money(name: str):
