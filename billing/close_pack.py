@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from typing import IO
 
-from billing import export_kinds as kinds
+from billing import finance_sheets as kinds
 from billing import selectors_finance as fin
 from config.exports import ExportContext, close_pack_sections
 from config.tabular import Column, Kind, Sheet, write_csv, write_xlsx

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 NODES = 3
-UPSTREAM_KEY = "sk-scale-out-test-upstream"
+UPSTREAM_KEY = "scale-out-test-upstream-key"
 TEXT = "Every web node shares the same limits, kept in PostgreSQL and Redis, never in memory."
 BODY = {"text": TEXT, "length": "short"}
 
