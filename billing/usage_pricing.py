@@ -33,6 +33,7 @@ from billing.limits import effective_tier, subscription_for
 from billing.models import OverageReport, Tier
 from config import clock
 from config.tabular import Column, Kind
+from usage.dashboard import TRACE_COLUMNS, trace_row
 from usage.models import UsageEvent
 
 MILLION = Decimal(1_000_000)
@@ -101,17 +102,7 @@ def price_event(event: Any, price: TierPrice) -> dict[str, Any]:
         MICRO, ROUND_HALF_UP
     )
     return {
-        "request_id": event.request_id,
-        "created_at": event.created_at,
-        "feature": event.feature,
-        "model": event.model,
-        "member": event.user.email if event.user else "",
-        "key": event.api_key.name if event.api_key else "",
-        "status": event.status,
-        "input_tokens": event.input_tokens,
-        "cached_input_tokens": event.cached_input_tokens,
-        "output_tokens": event.output_tokens,
-        "total_tokens": event.total_tokens,
+        **trace_row(event),  # the same columns as the usage page's CSV
         "tier": price.slug,
         "currency": price.currency.upper(),
         "included_tokens_used": included,
@@ -125,17 +116,7 @@ def price_event(event: Any, price: TierPrice) -> dict[str, Any]:
 
 
 USAGE_COLUMNS = [
-    Column("request_id"),
-    Column("created_at", Kind.DATETIME),
-    Column("feature"),
-    Column("model"),
-    Column("member"),
-    Column("key"),
-    Column("status"),
-    Column("input_tokens", Kind.INTEGER),
-    Column("cached_input_tokens", Kind.INTEGER),
-    Column("output_tokens", Kind.INTEGER),
-    Column("total_tokens", Kind.INTEGER),
+    *TRACE_COLUMNS,
     Column("tier"),
     Column("currency"),
     Column("included_tokens_used", Kind.INTEGER),
