@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
@@ -39,6 +38,7 @@ from usage.models import (
 from usage.money import Prices, cost_of
 from usage.ratecard import price_for
 from usage.redis_client import sync_redis
+from usage.rows import insert, prepared
 
 COUNTERS = UsageCounter._meta.db_table
 MEMBER_CAP_CACHE = "tg:membercap:"
@@ -166,25 +166,6 @@ def _wanted_sql(scopes: list[Scope]) -> tuple[str, dict]:
     return ", ".join(values), params
 
 
-def _prepared(sql: str, params: dict | list) -> list[tuple]:
-    """Run one of the hot path's big statements server-side bound and prepared
-    on this connection (psycopg's `prepare=True`): PostgreSQL plans each CTE once
-    per connection instead of on every call. Goes through Django's cursor
-    wrappers and error mapping like any other query."""
-    with connection.cursor() as wrapper:
-        raw = psycopg.Cursor(wrapper.db.connection)
-
-        def run(sql, params, many, context):
-            with wrapper.db.wrap_database_errors:
-                raw.execute(sql, params, prepare=True)
-
-        try:
-            wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
-            return raw.fetchall() if raw.description else []
-        finally:
-            raw.close()
-
-
 def _create_missing_counters(workspace_id: int, scopes: list[Scope]) -> None:
     values = ", ".join(["(%s, %s, %s, %s, 0, 0)"] * len(scopes))
     with connection.cursor() as cursor:
@@ -207,7 +188,7 @@ def _try_reserve(
         "workspace_id": workspace_id,
         **row,
     }
-    rows = _prepared(_RESERVE_SQL.format(values=values), params)
+    rows = prepared(_RESERVE_SQL.format(values=values), params)
     found = rows[0][6] if rows else 0
     fits = bool(rows[0][5]) if rows else False
     return fits and found == len(scopes), found, rows
@@ -360,7 +341,7 @@ RETURNING (SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)
 
 
 def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
-    rows = _prepared(
+    rows = prepared(
         _SETTLE_SQL,
         {
             "request_id": hold.request_id,
@@ -381,36 +362,6 @@ def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
     return rows[0][0] if rows else None
 
 
-def _insert_parts(instance) -> tuple[str, str, list]:
-    """(table, column list, values) to INSERT a new model instance: the
-    fields' own conversions, as Model.save would send them."""
-    meta = instance._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    return meta.db_table, columns, values
-
-
-def _insert_records(event: UsageEvent, moderation: ModerationLog | None) -> None:
-    """The ledger event and its moderation log row in ONE statement."""
-    parts = [_insert_parts(event)] + ([_insert_parts(moderation)] if moderation else [])
-    ctes, params = [], []
-    for n, (table, columns, values) in enumerate(parts):
-        marks = ", ".join(["%s"] * len(values))
-        # Table and column names come from the models; values are parameters.
-        ctes.append(f"r{n} AS (INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id)")  # noqa: S608
-        params += values
-    picks = ", ".join(f"(SELECT id FROM r{n})" for n in range(len(parts)))  # noqa: S608
-    (ids,) = _prepared(f"WITH {', '.join(ctes)} SELECT {picks}", params)
-    written: list[UsageEvent | ModerationLog] = [event]
-    if moderation is not None:
-        written.append(moderation)
-    for instance, pk in zip(written, ids, strict=True):
-        instance.pk = pk
-        instance._state.adding = False
-        instance._state.db = connection.alias
-
-
 def settle(
     *,
     hold: Hold,
@@ -423,7 +374,7 @@ def settle(
     transaction. Returns what `on_recorded` returned (e.g. the feature's stored
     result, saved atomically with the charge)."""
     with transaction.atomic():
-        _insert_records(event, moderation)
+        insert(event, *([moderation] if moderation is not None else []))
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
         record = on_recorded(event) if on_recorded is not None else None

@@ -18,6 +18,7 @@ from ai_features.models import Summary
 from ai_features.registry import Feature, get_feature, register
 from ai_features.runs import run_feature
 from config.errors import InvalidRequest, NotFound
+from usage.rows import insert
 
 SLUG = "summarize"
 LENGTH_TOKENS = {"short": 200, "medium": 500, "long": 1000}  # max output tokens
@@ -93,7 +94,7 @@ async def summary_run(*, caller, value: SummarizeInput, source: str = "", claim=
     idempotent response) is written in the transaction that charges the call."""
 
     def store(event, result: str, usage: dict[str, int], attempts: int) -> Summary:
-        summary = Summary.objects.create(
+        summary = Summary(
             workspace_id=event.workspace_id,
             user_id=event.user_id,
             api_key_id=event.api_key_id,
@@ -106,6 +107,7 @@ async def summary_run(*, caller, value: SummarizeInput, source: str = "", claim=
             model=event.model,
             usage=usage,
         )
+        insert(summary)  # one prepared INSERT: this runs on every metered call
         if claim is not None:
             claim.store(status=201, body=summary.as_api(), request_id=event.request_id)
         return summary
