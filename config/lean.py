@@ -19,16 +19,21 @@ loop instead of hopping threads."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.urls import set_script_prefix
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 
 from config.bearer import parse_bearer
@@ -41,6 +46,12 @@ LEAN_PATH_PREFIXES = (
     "/api/v1/chats",
     "/api/v1/documents",
 )
+
+# The metered calls answered in one piece: their view runs no sync code in the
+# request's thread (DRF's checks and rendering run on the loop, the meter's
+# queries on its own DB threads), so the request needs no thread at all.
+INLINE_POSTS = ("/api/v1/summaries", "/api/v1/extractions")
+INLINE_POST_RUNS = ("/api/v1/features/", "/runs")
 
 # Same order and the same hooks as settings.MIDDLEWARE, minus the browser ones.
 LEAN_MIDDLEWARE = [
@@ -90,6 +101,22 @@ class InlinePrometheusBefore(InlineHooks, PrometheusBeforeMiddleware):
 
 
 class InlinePrometheusAfter(InlineHooks, PrometheusAfterMiddleware):
+    # prometheus_client's `labels()` checks and stringifies the label values on
+    # every call, ~10 times a request; the children per label values are kept
+    # (a bounded set: views, methods, statuses).
+    _children: dict[tuple, object] = {}
+
+    def label_metric(self, metric, request, response=None, **labels):
+        if not labels:
+            return metric
+        key = (id(metric), *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(**labels)
+            if len(self._children) < 10_000:
+                self._children[key] = child
+        return child
+
     # An async process_view is awaited by the handler as is (no thread hop).
     async def process_view(self, request, view_func, *args, **kwargs):
         return super().process_view(request, view_func, *args, **kwargs)
@@ -142,12 +169,55 @@ class LeanApiHandler(ASGIHandler):
         # (a disconnected call still settles after that): keep Django's way.
         if not settings.TOLLGATE_METER_DB_THREADS:
             return await super().__call__(scope, receive, send)
+        if _answers_on_the_loop(scope):
+            return await self._handle_on_the_loop(scope, receive, send)
         executor = self._threads.take()
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
             self._threads.give(executor)
+
+    async def _handle_on_the_loop(self, scope, receive, send):
+        """Django's `ASGIHandler.handle` for a metered call, minus its two
+        thread hops: the request_started/finished receivers (reset_queries,
+        close_old_connections, close_caches, reset_urlconf) tidy the thread
+        that ran the request's sync code, and this request ran none, so they
+        run here, on the loop, where they find nothing open."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+        request.answered_on_the_loop = True  # see ai_features.api_features._rendered
+
+        async def process_request():
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # client gone mid-send
+                await self.send_response(response, send)
+            return response
+
+        # As Django: a disconnect cancels the view (the meter's call is shielded).
+        listen = asyncio.create_task(self.listen_for_disconnect(receive))
+        answer = asyncio.create_task(process_request())
+        await asyncio.wait([listen, answer], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listen, answer):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(RequestAborted, asyncio.CancelledError):
+                await task
+        if answer.cancelled():
+            signals.request_finished.send(sender=self.__class__)
+        else:
+            answer.result().close()
+        body_file.close()
 
     def load_middleware(self, is_async: bool = False) -> None:
         # Django builds the chain from settings.MIDDLEWARE only; reuse its
@@ -165,3 +235,11 @@ def is_keyed_feature_call(scope: dict) -> bool:
         return False
     # As Django's request.headers shows them: repeated headers joined by ",".
     return parse_bearer(b",".join(values).decode("latin-1")) is not None
+
+
+def _answers_on_the_loop(scope: dict) -> bool:
+    path = scope["path"]
+    return scope["method"] == "POST" and (
+        path in INLINE_POSTS
+        or (path.startswith(INLINE_POST_RUNS[0]) and path.endswith(INLINE_POST_RUNS[1]))
+    )

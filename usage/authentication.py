@@ -17,18 +17,20 @@ from usage.apikeys import KeyContext, alookup_key, lookup_key, parse_bearer
 RESOLVED_KEY = "_tollgate_key_context"
 
 
-async def aresolve_key(request: HttpRequest) -> None:
-    """Look up the request's Bearer key ahead of DRF (async views only)."""
+async def aresolve_key(request: HttpRequest) -> bool:
+    """Look up the request's Bearer key ahead of DRF (async views only).
+    True when the request carries a key (found, or refused: DRF raises it)."""
     header = request.headers.get("Authorization")
     secret = parse_bearer(header) if header else None
     if secret is None:
-        return
+        return False
     resolved: KeyContext | ApiError
     try:
         resolved = await alookup_key(secret)
     except ApiError as refusal:  # an unknown/revoked key: DRF raises it in order
         resolved = refusal
     setattr(request, RESOLVED_KEY, resolved)
+    return True
 
 
 class ApiKeyAuthentication(BaseAuthentication):

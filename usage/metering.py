@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from accounts.models import Membership, User, Workspace
 from config import clock, textguard
@@ -273,12 +273,15 @@ async def _screen(call: _Call) -> None:
     def refuse() -> None:
         # Nothing is held yet: the refusal is an event of 0 tokens, no reservation.
         call.hold = no_hold(request_id=call.request_id, model=call.model)
-        settle(
-            hold=call.hold,
-            event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
-            moderation=call.screen_log,
-            on_recorded=lambda _e: moderation.suspend_if_repeatedly_flagged(user_id=user_id),
-        )
+        # The count of flags must include this one: suspend after it is written,
+        # in the same transaction (settle's hook runs before its rows exist).
+        with transaction.atomic():
+            settle(
+                hold=call.hold,
+                event=_event(call, status=EventStatus.REFUSED, error_code=ContentFlagged.code),
+                moderation=call.screen_log,
+            )
+            moderation.suspend_if_repeatedly_flagged(user_id=user_id)
 
     await run_db(refuse)
     raise ContentFlagged(

@@ -38,7 +38,7 @@ from usage.models import (
 from usage.money import Prices, cost_of
 from usage.ratecard import price_for
 from usage.redis_client import sync_redis
-from usage.rows import insert, prepared
+from usage.rows import deferred, insert_ctes, inserted, prepared
 
 COUNTERS = UsageCounter._meta.db_table
 MEMBER_CAP_CACHE = "tg:membercap:"
@@ -311,7 +311,7 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
 # workspace counter's `used` after this event (exact: the row stays locked
 # until commit) for billing's hook.
 _SETTLE_SQL = f"""
-WITH released AS (
+released AS (
     DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
 ),
 locked AS (
@@ -340,10 +340,15 @@ RETURNING (SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)
 """  # noqa: S608 - table names only
 
 
-def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
-    rows = prepared(
-        _SETTLE_SQL,
-        {
+def _record_and_settle(hold: Hold, event: UsageEvent, records: list) -> int | None:
+    """ONE statement: INSERT the records (the event first), then the shared
+    rows of _SETTLE_SQL. Returns the workspace counter's `used` after it."""
+    ctes, picks, params = insert_ctes(records)
+    sql = f"WITH {', '.join(ctes)}, {_SETTLE_SQL.strip()}, {', '.join(picks)}"
+    (row,) = prepared(
+        sql,
+        params
+        | {
             "request_id": hold.request_id,
             "counter_ids": list(hold.counter_ids),
             "used": event.total_tokens,
@@ -359,7 +364,8 @@ def _settle_shared_rows(hold: Hold, event: UsageEvent) -> int | None:
             "cost": event.cost,
         },
     )
-    return rows[0][0] if rows else None
+    inserted(records, row[1:])
+    return row[0]
 
 
 def settle(
@@ -372,16 +378,23 @@ def settle(
 ) -> Any:
     """Record the event and replace the reservation by the actual tokens, in one
     transaction. Returns what `on_recorded` returned (e.g. the feature's stored
-    result, saved atomically with the charge)."""
+    result, saved atomically with the charge). `on_recorded` runs first in that
+    transaction: the rows it `usage.rows.insert`s are written with the event,
+    in the settle statement, so it must not query them (nor the event)."""
     with transaction.atomic():
-        insert(event, *([moderation] if moderation is not None else []))
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
-        record = on_recorded(event) if on_recorded is not None else None
-        # Then the rows every request of the workspace shares (see _SETTLE_SQL).
-        # A reservation already released by the stale-reservation task holds
-        # nothing: the statement then only adds the used tokens.
-        used_after = _settle_shared_rows(hold, event)
+        # The feature's own rows (its stored result) wait for the statement
+        # below; what else its hook writes is written now, in this transaction.
+        with deferred() as feature_rows:
+            record = on_recorded(event) if on_recorded is not None else None
+        # Then ONE statement: the ledger event, its moderation log and the
+        # feature's rows, and last the rows every request of the workspace
+        # shares (see _SETTLE_SQL), so their locks are held for one round trip
+        # and the commit. A reservation already released by the stale-reservation
+        # task holds nothing: the statement then only adds the used tokens.
+        records = [event, *([moderation] if moderation is not None else []), *feature_rows]
+        used_after = _record_and_settle(hold, event, records)
         if event.total_tokens:
             # Last, with the workspace's counter locked: billing sees the exact
             # total after this event (overage, alerts) without a query of its own.

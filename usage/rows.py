@@ -13,9 +13,15 @@ statements in transaction mode too).
 `insert()` writes model instances (any mix of models) in ONE prepared statement
 without the ORM's per-object machinery, filling in their primary keys: the
 ledger event, its moderation log and the feature's stored result are the
-writes of every metered call."""
+writes of every metered call. `insert_ctes()` gives the same INSERTs as CTEs of
+a bigger statement, and `deferred()` lets the meter collect a feature's rows to
+write them in its own settle statement."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from django.db import connection
@@ -58,19 +64,57 @@ def _parts(instance: Model) -> tuple[str, str, list]:
     return meta.db_table, columns, values
 
 
-def insert(*instances: Model) -> None:
-    """INSERT `instances` in one prepared statement; sets their pk and state."""
-    ctes, picks, params = [], [], []
+def insert_ctes(instances: list[Model]) -> tuple[list[str], list[str], dict]:
+    """CTEs `r0, r1, ...` that INSERT `instances` (named parameters `r0_0`, ...),
+    and the scalar subqueries that pick their primary keys, in order: to put
+    a row's INSERT into a bigger statement."""
+    ctes: list[str] = []
+    picks: list[str] = []
+    params: dict[str, object] = {}
     for n, instance in enumerate(instances):
         table, columns, values = _parts(instance)
-        marks = ", ".join(["%s"] * len(values))
+        marks = ", ".join(f"%(r{n}_{i})s" for i in range(len(values)))
+        params |= {f"r{n}_{i}": value for i, value in enumerate(values)}
         pk = connection.ops.quote_name(instance._meta.pk.column or "id")
         # Table and column names come from the models; values are parameters.
         ctes.append(f"r{n} AS (INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk})")  # noqa: S608
         picks.append(f"(SELECT {pk} FROM r{n})")  # noqa: S608
-        params += values
-    (keys,) = prepared(f"WITH {', '.join(ctes)} SELECT {', '.join(picks)}", params)
+    return ctes, picks, params
+
+
+def inserted(instances: list[Model], keys) -> None:
+    """Mark `instances` as saved with the keys their INSERT returned."""
     for instance, key in zip(instances, keys, strict=True):
         instance.pk = key
         instance._state.adding = False
         instance._state.db = connection.alias
+
+
+_collecting = threading.local()
+
+
+@contextmanager
+def deferred() -> Iterator[list[Model]]:
+    """Inside: `insert()` queues its rows on the yielded list instead of writing
+    them, for the caller to write in a statement of its own (the meter writes a
+    feature's result in the statement that records the charge). A deferred row
+    doesn't exist until then: nothing inside may query it."""
+    queued: list[Model] = []
+    outer = getattr(_collecting, "rows", None)
+    _collecting.rows = queued
+    try:
+        yield queued
+    finally:
+        _collecting.rows = outer
+
+
+def insert(*instances: Model) -> None:
+    """INSERT `instances` in one prepared statement; sets their pk and state
+    (or queues them, inside `deferred()`)."""
+    queue = getattr(_collecting, "rows", None)
+    if queue is not None:
+        queue.extend(instances)
+        return
+    ctes, picks, params = insert_ctes(list(instances))
+    (keys,) = prepared(f"WITH {', '.join(ctes)} SELECT {', '.join(picks)}", params)
+    inserted(list(instances), keys)

@@ -17,12 +17,11 @@ EXPECTED = [
     # reserve: one prepared statement (lock counters in id order, check, hold,
     # the reservation row marked sent)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
-    # record + settle: one transaction of three statements
-    "WITH r0 (INSERT usage event), r1 (INSERT moderation log)",
-    "INSERT summary (the feature's result)",
-    # last, prepared: reservation released, counters reserved -> used, rollup; it
-    # returns the workspace's total for billing's hook (no query of its own)
-    "WITH released (DELETE reservation) ... moved (counters) ... rollup RETURNING used",
+    # record + settle: one prepared statement in one transaction: the usage
+    # event, its moderation log and the feature's result (the Summary row), then
+    # reservation released, counters reserved -> used, rollup; it returns the
+    # workspace's total for billing's hook (no query of its own)
+    "WITH r0 (INSERT usage event), r1 (moderation log), r2 (summary), released ... rollup",
 ]
 
 
@@ -60,8 +59,10 @@ def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
 
     statements = [q for q in pool_queries if not q.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == len(EXPECTED), "\n".join(statements)
-    reserve, records, _summary, shared = (" ".join(q.split()) for q in statements)
+    reserve, settle = (" ".join(q.split()) for q in statements)
     assert reserve.startswith("WITH wanted") and "FOR UPDATE" in reserve
-    assert records.startswith("WITH r0 AS (INSERT INTO usage_usageevent")
-    assert "usage_moderationlog" in records
-    assert shared.startswith("WITH released") and shared.endswith("FROM moved)")
+    assert settle.startswith("WITH r0 AS (INSERT INTO usage_usageevent")
+    assert "r1 AS (INSERT INTO usage_moderationlog" in settle
+    assert "r2 AS (INSERT INTO ai_features_summary" in settle
+    assert "released AS ( DELETE FROM usage_reservation" in settle
+    assert "INSERT INTO usage_usagerollup" in settle
