@@ -197,27 +197,19 @@ class LeanApiHandler(ASGIHandler):
             error_response.close()
             return
         request.answered_on_the_loop = True  # see ai_features.api_features._rendered
-
-        async def process_request():
+        # No disconnect listener (Django's cancels the view when the client goes
+        # away): the meter's call is shielded and settles anyway, and the answer
+        # to a gone client is dropped by the server.
+        try:
             response = await self.run_get_response(request)
-            with contextlib.suppress(asyncio.CancelledError):  # client gone mid-send
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await self.send_response(response, send)
-            return response
-
-        # As Django: a disconnect cancels the view (the meter's call is shielded).
-        listen = asyncio.create_task(self.listen_for_disconnect(receive))
-        answer = asyncio.create_task(process_request())
-        await asyncio.wait([listen, answer], return_when=asyncio.FIRST_COMPLETED)
-        for task in (listen, answer):
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(RequestAborted, asyncio.CancelledError):
-                await task
-        if answer.cancelled():
+        except asyncio.CancelledError:
             signals.request_finished.send(sender=self.__class__)
-        else:
-            answer.result().close()
-        body_file.close()
+            raise
+        finally:
+            body_file.close()
+        response.close()
 
     def load_middleware(self, is_async: bool = False) -> None:
         # Django builds the chain from settings.MIDDLEWARE only; reuse its

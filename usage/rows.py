@@ -26,9 +26,19 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection
 from django.db.models import Model
+from psycopg import _queries
 
 # Prepare a statement only when it asks (`prepare=True`): never automatically.
 ONLY_WHEN_ASKED = 2**31 - 1
+
+# psycopg remembers how it split a query around its placeholders only for
+# queries under 4 KiB and 50 parameters; the settle statement has ~60 and is
+# re-split on every call (~6% of the web process's CPU under load, py-spy).
+# Its cache is an LRU of 128 entries, so raising the bounds costs little.
+if getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", 0) < 16384:
+    _queries.MAX_CACHED_STATEMENT_LENGTH = 16384
+if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 256:
+    _queries.MAX_CACHED_STATEMENT_PARAMS = 256
 
 
 def prepared(sql: str, params: dict | list | tuple) -> list[tuple]:
