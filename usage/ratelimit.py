@@ -8,10 +8,12 @@ estimate (no burst of 2x at a window edge, two keys per limit)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -159,7 +161,10 @@ def _refusal(refused: Limit, retry_after: int) -> RateLimited:
 
 
 async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> None:
-    """Replace the token estimate counted by `hit` with the actual tokens."""
+    """Replace the token estimate counted by `hit` with the actual tokens.
+    Corrections arriving within `ADJUST_BATCH_SECONDS` go to Redis in one
+    pipeline (one round trip for many calls under load); until then the
+    estimate stays counted, which errs on the safe side."""
     token_limits = [x for x in limits if x.name.endswith("tpm")]
     if not window or delta == 0 or not token_limits:
         return
@@ -168,13 +173,45 @@ async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> 
         return
     if redis_client.is_down():
         return
+    loop = asyncio.get_running_loop()
+    batch = _adjusting.get(loop)
+    if batch is None:
+        batch = _adjusting[loop] = _Adjustments(loop.create_future())
+        batch.sender = loop.create_task(_send_adjustments(loop, batch))
+    for limit in token_limits:
+        name = f"{limit.redis_key}:{window}"
+        batch.deltas[name] = batch.deltas.get(name, 0) + delta
+    await asyncio.shield(batch.sent)
+
+
+ADJUST_BATCH_SECONDS = 0.02
+
+
+@dataclass
+class _Adjustments:
+    sent: asyncio.Future
+    deltas: dict[str, int] = field(default_factory=dict)
+    sender: asyncio.Task | None = None
+
+
+_adjusting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Adjustments] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments) -> None:
+    await asyncio.sleep(ADJUST_BATCH_SECONDS)
+    _adjusting.pop(loop, None)  # later corrections start the next batch
     try:
         async with async_redis().pipeline(transaction=False) as pipe:
-            for limit in token_limits:
-                pipe.incrby(f"{limit.redis_key}:{window}", delta)
+            for name, delta in batch.deltas.items():
+                if delta:
+                    pipe.incrby(name, delta)
             await pipe.execute()
     except redis_client.UNAVAILABLE:
-        redis_client.mark_down()  # an estimate stays counted: errs on the safe side
+        redis_client.mark_down()  # the estimates stay counted: errs on the safe side
+    finally:
+        batch.sent.set_result(None)
 
 
 # --- Redis down: the documented policy (TOLLGATE_RATELIMIT_WITHOUT_REDIS) -------------
