@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import psycopg
 from django.db import connection
@@ -62,33 +63,36 @@ def prepared(sql: str, params: dict | list | tuple) -> list[tuple]:
             raw.close()
 
 
-def _parts(instance: Model) -> tuple[str, str, list]:
-    """(table, column list, values) to INSERT a new instance: the fields' own
-    conversions and defaults, as Model.save would send them. A primary key
-    the database generates is left out (and read back)."""
-    meta = instance._meta
+@cache
+def _insert_shape(model: type[Model], n: int) -> tuple[tuple, str, str]:
+    """(fields, CTE `r{n}`, pick of its key) for one model: the
+    SQL text is the same on every call, only the values change."""
+    meta = model._meta
     generated = meta.pk.db_returning if meta.pk is not None else False
-    fields = [f for f in meta.concrete_fields if not (f.primary_key and generated)]
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and generated))
     columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
-    return meta.db_table, columns, values
+    marks = ", ".join(f"%(r{n}_{i})s" for i in range(len(fields)))
+    pk = connection.ops.quote_name(meta.pk.column or "id")
+    # Table and column names come from the models; values are parameters.
+    cte = f"r{n} AS (INSERT INTO {meta.db_table} ({columns}) VALUES ({marks}) RETURNING {pk})"  # noqa: S608
+    return fields, cte, f"(SELECT {pk} FROM r{n})"  # noqa: S608
 
 
 def insert_ctes(instances: list[Model]) -> tuple[list[str], list[str], dict]:
     """CTEs `r0, r1, ...` that INSERT `instances` (named parameters `r0_0`, ...),
     and the scalar subqueries that pick their primary keys, in order: to put
-    a row's INSERT into a bigger statement."""
+    a row's INSERT into a bigger statement. Values go through the fields' own
+    conversions and defaults, as Model.save would send them; a primary key the
+    database generates is left out (and read back)."""
     ctes: list[str] = []
     picks: list[str] = []
     params: dict[str, object] = {}
     for n, instance in enumerate(instances):
-        table, columns, values = _parts(instance)
-        marks = ", ".join(f"%(r{n}_{i})s" for i in range(len(values)))
-        params |= {f"r{n}_{i}": value for i, value in enumerate(values)}
-        pk = connection.ops.quote_name(instance._meta.pk.column or "id")
-        # Table and column names come from the models; values are parameters.
-        ctes.append(f"r{n} AS (INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk})")  # noqa: S608
-        picks.append(f"(SELECT {pk} FROM r{n})")  # noqa: S608
+        fields, cte, pick = _insert_shape(type(instance), n)
+        for i, f in enumerate(fields):
+            params[f"r{n}_{i}"] = f.get_db_prep_save(f.pre_save(instance, True), connection)
+        ctes.append(cte)
+        picks.append(pick)
     return ctes, picks, params
 
 
