@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from accounts.tenancy import WorkspaceQuerySet, WorkspaceScopedManager
 from config import clock
@@ -168,7 +169,7 @@ class Reservation(models.Model):
     charged at its amount if its call was `sent` upstream, freed if not — so
     it also carries what that charge needs (who, which feature and model)."""
 
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64)  # unique: see Meta.constraints
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     tokens = models.BigIntegerField()
     counter_ids = models.JSONField()
@@ -181,6 +182,12 @@ class Reservation(models.Model):
     feature = models.CharField(max_length=40, blank=True)
     model = models.CharField(max_length=100, blank=True)
     input_tokens = models.BigIntegerField(default=0)  # the estimate, for the split
+
+    class Meta:
+        # A constraint, not `unique=True`: no second (LIKE-pattern) index.
+        constraints = [
+            models.UniqueConstraint(fields=["request_id"], name="usage_reservation_request_uniq")
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.tokens} tokens"
@@ -214,8 +221,12 @@ class EventStatus(models.TextChoices):
 class UsageEvent(models.Model):
     """One metered request. Inserted once, never changed (the code refuses)."""
 
+    # Indexed by the (workspace, -created_at, -id) index below.
     workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.PROTECT, related_name="usage_events"
+        "accounts.Workspace",
+        on_delete=models.PROTECT,
+        related_name="usage_events",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -236,11 +247,11 @@ class UsageEvent(models.Model):
     output_price = models.DecimalField(**PRICE, default=Decimal(0))
     cost = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
     latency_ms = models.PositiveIntegerField(default=0)
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64)  # unique: see Meta.constraints
     upstream_request_id = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.OK)
     error_code = models.CharField(max_length=40, blank=True)
-    flagged = models.BooleanField(default=False, db_index=True)
+    flagged = models.BooleanField(default=False)
     flag_reason = models.CharField(max_length=200, blank=True)
     streamed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=clock.now)
@@ -254,6 +265,15 @@ class UsageEvent(models.Model):
             # Day ranges across all workspaces (reconciliation): the ledger is
             # appended in time order, so a tiny BRIN index serves them.
             BrinIndex(fields=["created_at"], name="usage_event_created_brin", autosummarize=True),
+            # Every call inserts a row: only the few flagged ones enter this index.
+            models.Index(
+                fields=["-created_at"], condition=Q(flagged=True), name="usage_event_flagged"
+            ),
+        ]
+        # A constraint, not `unique=True`: the same unique index without the
+        # second (LIKE-pattern) index Django adds for unique text columns.
+        constraints = [
+            models.UniqueConstraint(fields=["request_id"], name="usage_event_request_id_uniq")
         ]
 
     def __str__(self) -> str:
@@ -343,8 +363,8 @@ class ModerationLog(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    request_id = models.CharField(max_length=64, db_index=True)
-    flagged = models.BooleanField(default=False, db_index=True)
+    request_id = models.CharField(max_length=64)  # indexed in Meta (no LIKE index)
+    flagged = models.BooleanField(default=False)
     categories = models.JSONField(default=list, blank=True)
     excerpt = models.CharField(max_length=300, blank=True)
     model = models.CharField(max_length=100, blank=True)
@@ -358,6 +378,13 @@ class ModerationLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["request_id"], name="usage_modlog_request_id"),
+            # Written on every screened call; only flagged rows are looked up.
+            models.Index(
+                fields=["-created_at"], condition=Q(flagged=True), name="usage_modlog_flagged"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{'FLAGGED' if self.flagged else 'ok'} {self.request_id}"
