@@ -42,25 +42,45 @@ if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 256:
     _queries.MAX_CACHED_STATEMENT_PARAMS = 256
 
 
+# One server-side binding cursor per statement text and connection, kept: a
+# cursor that runs the very same query object again keeps its adapters'
+# choice of dumper per value (the settle statement binds ~60 values; looking
+# each type up again on a fresh cursor was ~1/4 of the settle's CPU).
+# Kept on Django's connection wrapper (one per thread), for the psycopg
+# connection it holds now: a reconnect starts afresh and frees the old ones.
+MAX_CURSORS = 64  # statement shapes per connection (the meter has a handful)
+
+
+def _cursor_for(db, sql: str) -> tuple[str, psycopg.Cursor]:
+    pg = db.connection
+    owner, kept = getattr(db, "_tollgate_cursors", (None, None))
+    if owner is not pg or kept is None:
+        if pg.prepare_threshold is None:
+            pg.prepare_threshold = ONLY_WHEN_ASKED
+        kept = {}
+        db._tollgate_cursors = (pg, kept)
+    entry = kept.get(sql)
+    if entry is None or entry[1].closed:
+        if len(kept) >= MAX_CURSORS:
+            kept.clear()
+        entry = kept[sql] = (sql, psycopg.Cursor(pg))
+    return entry
+
+
 def prepared(sql: str, params: dict | list | tuple) -> list[tuple]:
     """Run `sql` server-side bound and prepared on this connection (planned
     once per connection). Goes through Django's cursor wrappers and error
     mapping like any other query."""
     with connection.cursor() as wrapper:
-        pg = wrapper.db.connection
-        if pg.prepare_threshold is None:
-            pg.prepare_threshold = ONLY_WHEN_ASKED
-        raw = psycopg.Cursor(pg)
+        # The kept text is the same object each time (psycopg compares identity).
+        text, raw = _cursor_for(wrapper.db, sql)
 
         def run(sql, params, many, context):
             with wrapper.db.wrap_database_errors:
-                raw.execute(sql, params, prepare=True)
+                raw.execute(text, params, prepare=True)
 
-        try:
-            wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
-            return raw.fetchall() if raw.description else []
-        finally:
-            raw.close()
+        wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
+        return raw.fetchall() if raw.description else []
 
 
 @cache
