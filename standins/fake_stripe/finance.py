@@ -18,22 +18,8 @@ from .context import Ctx
 from .errors import StripeFakeError, invalid
 from .events import emit
 from .forms import check_known, get_int, get_list, merge_metadata, require
-from .state import State, new_id
+from .state import DEFAULT_ACCOUNT, State, new_id
 
-DEFAULT_ACCOUNT = {
-    "name": "Tollgate (fake Stripe)",
-    "country": "US",
-    "address": {
-        "line1": None,
-        "line2": None,
-        "postal_code": None,
-        "city": None,
-        "state": None,
-        "country": "US",
-    },
-    "tax_id": None,  # {"type": "eu_vat", "value": "DE123456789"}
-    "email": None,
-}
 TAX_ID_TYPES = {
     "eu_vat",
     "gb_vat",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from .catalog import price_amount
 from .context import Ctx
-from .errors import invalid
 from .events import emit
-from .forms import check_known
 from .metering import meter_total
 from .periods import day_label, prorate
 from .state import State, new_id
@@ -364,26 +362,3 @@ def list_invoices(ctx: Ctx) -> dict:
 def invoice_lines(ctx: Ctx) -> dict:
     invoice = retrieve_invoice(ctx)
     return ctx.page(list(invoice["lines"]["data"]))
-
-
-def pay_invoice(ctx: Ctx) -> dict:
-    """Retry an open invoice (after the card was fixed); resolves a pending update."""
-    from .errors import card_declined
-    from .subscriptions import after_invoice_paid
-
-    check_known(ctx.params, {"payment_method", "off_session", "paid_out_of_band"})
-    invoice = retrieve_invoice(ctx)
-    if invoice["status"] != "open":
-        raise invalid(f"Invoice is already {invoice['status']}.", param="invoice")
-    if ctx.params.get("payment_method"):
-        from .catalog import FAILING_CARDS
-
-        fails = ctx.params["payment_method"] in FAILING_CARDS
-    else:
-        fails = None
-    if ctx.params.get("paid_out_of_band") == "true":
-        fails = False
-    if not attempt_payment(ctx.state, invoice, fails=fails):
-        raise card_declined({"payment_intent": None})
-    after_invoice_paid(ctx.state, invoice)
-    return invoice

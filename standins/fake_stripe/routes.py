@@ -122,7 +122,7 @@ def api_routes(deliverer: Deliverer) -> list[tuple[str, re.Pattern, object]]:
         ("GET", "/v1/invoices", invoices.list_invoices),
         ("GET", f"/v1/invoices/{_ID}", invoices.retrieve_invoice),
         ("GET", f"/v1/invoices/{_ID}/lines", invoices.invoice_lines),
-        ("POST", f"/v1/invoices/{_ID}/pay", invoices.pay_invoice),
+        ("POST", f"/v1/invoices/{_ID}/pay", subscriptions.pay_invoice),
         ("POST", f"/v1/invoices/{_ID}/void", finance.void_invoice),
         ("POST", f"/v1/invoices/{_ID}/mark_uncollectible", finance.mark_uncollectible),
         ("GET", "/v1/events", list_events),

@@ -15,6 +15,22 @@ from typing import Any
 
 from .errors import invalid, missing
 
+# The account's public details as a new fake Stripe starts with them.
+DEFAULT_ACCOUNT = {
+    "name": "Tollgate (fake Stripe)",
+    "country": "US",
+    "address": {
+        "line1": None,
+        "line2": None,
+        "postal_code": None,
+        "city": None,
+        "state": None,
+        "country": "US",
+    },
+    "tax_id": None,  # {"type": "eu_vat", "value": "DE123456789"}
+    "email": None,
+}
+
 _ALPHABET = string.ascii_letters + string.digits
 
 # id prefix -> (store kind, human name used in "No such ..." errors)
@@ -67,8 +83,6 @@ class State:
             self.pending_updates: dict[str, dict] = {}  # sub id -> held item change
             self.checkout_lines: dict[str, list[dict]] = {}
             # The account's public details (invoice PDFs) and tax per customer country.
-            from .finance import DEFAULT_ACCOUNT
-
             self.account: dict = copy.deepcopy(DEFAULT_ACCOUNT)
             self.tax_rates: dict[str, str] = {}  # "DE" -> "19"
 

@@ -9,11 +9,13 @@ from .errors import StripeFakeError, card_declined, invalid
 from .events import emit
 from .forms import check_known, get_bool, get_int, get_list, merge_metadata, require
 from .invoices import (
+    attempt_payment,
     build_invoice,
     collect,
     invoice_subscription_id,
     period_line,
     proration_lines,
+    retrieve_invoice,
     usage_line,
 )
 from .periods import add_interval, anchor_day
@@ -678,3 +680,25 @@ def exhaust_retries(state: State, sub_id: str) -> dict:
     sub["status"] = "unpaid"
     emit(state, "customer.subscription.updated", sub, before)
     return state.render(sub)
+
+
+# Here, not in invoices.py: paying an invoice resolves its subscription's
+# pending update (the one place invoices would need subscriptions).
+def pay_invoice(ctx: Ctx) -> dict:
+    """Retry an open invoice (after the card was fixed); resolves a pending update."""
+    check_known(ctx.params, {"payment_method", "off_session", "paid_out_of_band"})
+    invoice = retrieve_invoice(ctx)
+    if invoice["status"] != "open":
+        raise invalid(f"Invoice is already {invoice['status']}.", param="invoice")
+    if ctx.params.get("payment_method"):
+        from .catalog import FAILING_CARDS
+
+        fails = ctx.params["payment_method"] in FAILING_CARDS
+    else:
+        fails = None
+    if ctx.params.get("paid_out_of_band") == "true":
+        fails = False
+    if not attempt_payment(ctx.state, invoice, fails=fails):
+        raise card_declined({"payment_intent": None})
+    after_invoice_paid(ctx.state, invoice)
+    return invoice
