@@ -192,4 +192,5 @@
   stop.addEventListener("click", function () {
     if (controller) controller.abort();
   });
+  send.disabled = false; // ready: until now the button was off (see chat_detail.html)
 })();
