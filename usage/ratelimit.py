@@ -191,7 +191,7 @@ ADJUST_BATCH_SECONDS = 0.02
 class _Adjustments:
     sent: asyncio.Future
     deltas: dict[str, int] = field(default_factory=dict)
-    sender: asyncio.Task | None = None
+    sender: asyncio.Task | None = None  # held so the task isn't collected mid-flight
 
 
 _adjusting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Adjustments] = (
@@ -200,9 +200,11 @@ _adjusting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Adjustments] =
 
 
 async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments) -> None:
-    await asyncio.sleep(ADJUST_BATCH_SECONDS)
-    _adjusting.pop(loop, None)  # later corrections start the next batch
     try:
+        await asyncio.sleep(ADJUST_BATCH_SECONDS)
+        # Closed to newcomers first (also when cancelled at shutdown): a later
+        # correction starts the next batch instead of joining a finished one.
+        _adjusting.pop(loop, None)
         async with async_redis().pipeline(transaction=False) as pipe:
             for name, delta in batch.deltas.items():
                 if delta:
@@ -211,6 +213,8 @@ async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()  # the estimates stay counted: errs on the safe side
     finally:
+        if _adjusting.get(loop) is batch:
+            del _adjusting[loop]
         batch.sent.set_result(None)
 
 
