@@ -121,6 +121,12 @@ class InlinePrometheusAfter(InlineHooks, PrometheusAfterMiddleware):
     async def process_view(self, request, view_func, *args, **kwargs):
         return super().process_view(request, view_func, *args, **kwargs)
 
+    # Likewise: DRF's Response has `render`, so the handler calls this hook for
+    # every API answer, and a sync one hopped to a thread each time (~2% of a
+    # worker's CPU under load, py-spy).
+    async def process_template_response(self, request, response):
+        return super().process_template_response(request, response)
+
 
 class _MiddlewareSettings:
     """settings, with MIDDLEWARE replaced (read by BaseHandler.load_middleware)."""

@@ -1,13 +1,23 @@
 """Looking up our API keys: `tg_live_<43 url-safe chars>`, stored as a sha256
 hash with a visible prefix. Lookups are cached in Redis for a short time (the
 hot path does no query for a known key); every change that could stop a key
-working deletes its cache entry (usage.signals)."""
+working deletes its cache entry (usage.signals).
+
+The async hot path also keeps the cached entry in this process for a few
+seconds (`LOCAL_SECONDS`), saving a Redis round trip per call. Each entry
+carries a random stamp, also stored under its own small Redis key; the meter
+reads that stamp back in the round trip it makes anyway (the rate-limit
+script) and re-checks the key when it changed or is gone — a revocation made
+through another process stops the very next call before it reaches the model
+(`usage.metering._recheck_key`). A change made in this process drops the local
+entry at once."""
 
 from __future__ import annotations
 
 import contextlib
 import pickle
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,7 +32,15 @@ from usage.models import KEY_PREFIX, ApiKey, hash_secret
 from usage.redis_client import async_redis, sync_redis
 
 CACHE_PREFIX = "tg:apikey:"
+STAMP_PREFIX = "tg:apikey-stamp:"
 VISIBLE_CHARS = 12  # "tg_live_" + 4 random chars
+# How long this process trusts its copy before reading Redis again; the stamp
+# check on every metered call is what makes a change apply at once.
+LOCAL_SECONDS = 10.0
+LOCAL_MAX = 10_000
+# key hash -> (monotonic expiry, the Redis entry's bytes). Bytes, not objects:
+# every request unpickles its own model instances, as from Redis.
+_local: dict[str, tuple[float, bytes]] = {}
 
 
 def new_secret() -> str:
@@ -41,10 +59,38 @@ class KeyContext:
     workspace: Workspace
     user: User
     membership: Membership
+    # Identifies the cache entry this came from ("" when read from PostgreSQL
+    # without caching): the meter checks it is still the current one.
+    stamp: str = ""
 
 
 def _cache_key(key_hash: str) -> str:
     return CACHE_PREFIX + key_hash
+
+
+def stamp_key(key_hash: str) -> str:
+    return STAMP_PREFIX + key_hash
+
+
+def access_of(ctx: KeyContext) -> tuple:
+    """What decides whether and how a key may call the model: equal tuples,
+    same answer (see `usage.metering._recheck_key`)."""
+    key, user, workspace, member = ctx.api_key, ctx.user, ctx.workspace, ctx.membership
+    return (
+        key.pk,
+        key.revoked_at,
+        key.expires_at,
+        key.token_cap,
+        key.cap_period,
+        key.rpm_limit,
+        key.tpm_limit,
+        user.pk,
+        user.is_suspended,
+        workspace.pk,
+        workspace.is_suspended,
+        member.pk,
+        member.role,
+    )
 
 
 def _load(key_hash: str) -> KeyContext | None:
@@ -99,36 +145,83 @@ def lookup_key(secret: str) -> KeyContext:
     if raw is not None:
         return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
     ctx = run_db_sync(_load, key_hash)
+    stamped, raw = _stamped(ctx)
+    ttl = settings.TOLLGATE_KEY_CACHE_SECONDS
     with contextlib.suppress(*redis_client.UNAVAILABLE):
-        sync_redis().set(
-            _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
-        )
-    return _check(ctx)
+        pipe = sync_redis().pipeline(transaction=True)
+        pipe.set(_cache_key(key_hash), raw, ex=ttl)
+        pipe.set(stamp_key(key_hash), stamped.stamp if stamped else "", ex=ttl)
+        pipe.execute()
+    return _check(stamped)
 
 
 async def alookup_key(secret: str) -> KeyContext:
-    """Async lookup for the hot path: one Redis GET when cached."""
+    """Async lookup for the hot path: this process's copy when fresh, else one
+    Redis GET when cached, else PostgreSQL."""
+    return await alookup_hash(_validate_shape(secret))
+
+
+async def alookup_hash(key_hash: str, *, local: bool = True) -> KeyContext:
     from usage.dbpool import run_db
 
-    key_hash = _validate_shape(secret)
-    if redis_client.is_down():
+    if redis_client.is_down():  # nothing can vouch for a local copy either
         return _check(await run_db(_load, key_hash))
+    if local:
+        entry = _local.get(key_hash)
+        if entry is not None and entry[0] > time.monotonic():
+            return _check(pickle.loads(entry[1]))  # noqa: S301 - our own cache entry
     client = async_redis()
     try:
         raw = await client.get(_cache_key(key_hash))
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()
         return _check(await run_db(_load, key_hash))
-    if raw is not None:
-        return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
-    ctx = await run_db(_load, key_hash)
+    if raw is None:
+        ctx = await run_db(_load, key_hash)
+        raw = await _cache(client, key_hash, ctx)
+        if raw is None:
+            return _check(ctx)
+    _keep_local(key_hash, raw)
+    return _check(pickle.loads(raw))  # noqa: S301 - our own cache entry
+
+
+async def _cache(client, key_hash: str, ctx: KeyContext | None) -> bytes | None:
+    """Store the lookup (a miss too: unknown keys cost no query) with a fresh
+    stamp. Returns the entry, or None when Redis is unavailable."""
+    stamped, raw = _stamped(ctx)
+    ttl = settings.TOLLGATE_KEY_CACHE_SECONDS
     try:
-        await client.set(
-            _cache_key(key_hash), pickle.dumps(ctx), ex=settings.TOLLGATE_KEY_CACHE_SECONDS
-        )
+        async with client.pipeline(transaction=True) as pipe:
+            await (
+                pipe.set(_cache_key(key_hash), raw, ex=ttl)
+                .set(stamp_key(key_hash), stamped.stamp if stamped else "", ex=ttl)
+                .execute()
+            )
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()
-    return _check(ctx)
+        return None
+    return raw
+
+
+def _stamped(ctx: KeyContext | None) -> tuple[KeyContext | None, bytes]:
+    """The context with a fresh stamp, and its cache entry."""
+    if ctx is not None:
+        ctx = KeyContext(ctx.api_key, ctx.workspace, ctx.user, ctx.membership, secrets.token_hex(8))
+    return ctx, pickle.dumps(ctx)
+
+
+def _keep_local(key_hash: str, raw: bytes) -> None:
+    if len(_local) >= LOCAL_MAX:
+        _local.clear()
+    _local[key_hash] = (time.monotonic() + LOCAL_SECONDS, raw)
+
+
+def forget_local(key_hashes: list[str] | None = None) -> None:
+    """Drop this process's copies (all of them without arguments)."""
+    if key_hashes is None:
+        _local.clear()
+    for key_hash in key_hashes or ():
+        _local.pop(key_hash, None)
 
 
 def forget_keys(key_hashes: list[str]) -> None:
@@ -136,6 +229,12 @@ def forget_keys(key_hashes: list[str]) -> None:
     change could re-cache the old row before the transaction commits)."""
     if not key_hashes:
         return
-    names = [_cache_key(h) for h in key_hashes]
+    names = [name for h in key_hashes for name in (_cache_key(h), stamp_key(h))]
+    forget_local(key_hashes)
     sync_redis().delete(*names)
-    transaction.on_commit(lambda: sync_redis().delete(*names))
+
+    def after_commit() -> None:
+        forget_local(key_hashes)
+        sync_redis().delete(*names)
+
+    transaction.on_commit(after_commit)

@@ -49,6 +49,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         # IsWorkspaceMember reads these to resolve the tenant without a query.
         key.workspace = ctx.workspace
         key.membership = ctx.membership
+        key.cache_stamp = ctx.stamp  # the meter checks it is still current
         return (ctx.user, key)
 
     def authenticate_header(self, request) -> str:

@@ -24,18 +24,21 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import Membership, User, Workspace
+from accounts.roles import Perm
 from config import clock, textguard
 from config.errors import (
     ApiError,
     ContentFlagged,
+    Forbidden,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
+    WorkspaceSuspended,
     dependency_down,
     to_api_error,
 )
 from config.textguard import scrub
-from usage import journal, moderation, ratelimit, redis_client
+from usage import apikeys, journal, moderation, ratelimit, redis_client
 from usage.dbpool import run_db
 from usage.limits import (
     WorkspaceLimits,
@@ -227,19 +230,30 @@ async def _admit(call: _Call) -> None:
         tokens=call.estimate,
     )
     key = caller.api_key
+    stamp = key.cache_stamp if key is not None else ""
+    stamp_read = (apikeys.stamp_key(key.key_hash),) if key is not None and stamp else ()
     admitted = await ratelimit.hit(
         call.rate_limits,
         touch=f"tg:apikey-touched:{key.pk}" if key is not None else None,
         touch_seconds=settings.TOLLGATE_KEY_TOUCH_SECONDS,
-        # Same round trip: the limits' version and the member's cap.
-        read=(*version_keys(workspace_id), member_cap_key(caller.membership.pk)),
+        # Same round trip: the limits' version, the member's cap and the stamp
+        # of the key's cache entry the caller was authenticated from.
+        read=(
+            *version_keys(workspace_id),
+            member_cap_key(caller.membership.pk),
+            *stamp_read,
+        ),
     )
     call.window, call.touch_key = admitted.window, admitted.touched
-    if admitted.values:
-        *version, member_cap_raw = admitted.values
-    else:  # without Redis (local limiter) nothing was read
-        version, member_cap_raw = list(_UNVOUCHED()), None
-    limits = await _current_limits(caller.workspace, tuple(version))
+    version: tuple = _UNVOUCHED()
+    member_cap_raw = current_stamp = None
+    if admitted.values:  # (without Redis, the local limiter read nothing)
+        version, member_cap_raw = admitted.values[:2], admitted.values[2]
+        current_stamp = admitted.values[3] if stamp_read else None
+    if stamp and current_stamp != stamp:
+        await _recheck_key(call)
+        caller = call.caller
+    limits = await _current_limits(caller.workspace, version)
     call.started = time.monotonic()
     await _screen(call)
     call.hold = await run_db(
@@ -254,6 +268,30 @@ async def _admit(call: _Call) -> None:
         limits=limits,
         member_cap_raw=member_cap_raw,
     )
+
+
+async def _recheck_key(call: _Call) -> None:
+    """The key's cache entry changed since the caller was authenticated from it
+    (a copy this process kept): a revocation, suspension or role change made
+    through another process, or simply a new entry after the old one expired.
+    Look the key up afresh; refuse as authentication would have, or go on with
+    its current caps. Nothing was reserved yet."""
+    caller = call.caller
+    key = caller.api_key
+    assert key is not None
+    fresh = await apikeys.alookup_hash(key.key_hash, local=False)  # 401 if revoked
+    if apikeys.access_of(fresh) == apikeys.access_of(
+        apikeys.KeyContext(key, caller.workspace, caller.user, caller.membership)
+    ):
+        return
+    if fresh.user.is_suspended:
+        raise WorkspaceSuspended(fresh.user.suspended_reason or "Your account is suspended.")
+    if fresh.workspace.is_suspended:
+        raise WorkspaceSuspended(fresh.workspace.suspended_reason or "This workspace is suspended.")
+    if not fresh.membership.can(Perm.USE_FEATURES):
+        raise Forbidden("Your role in this workspace does not allow this.")
+    fresh.api_key.cache_stamp = fresh.stamp
+    call.caller = Caller(fresh.workspace, fresh.user, fresh.membership, fresh.api_key)
 
 
 async def _screen(call: _Call) -> None:

@@ -70,6 +70,10 @@ def hash_secret(secret: str) -> str:
 
 
 class ApiKey(models.Model):
+    # Not a column: the stamp of the cache entry a request was authenticated
+    # from (usage.apikeys), set by usage.authentication for the meter to check.
+    cache_stamp: str = ""
+
     workspace = models.ForeignKey(
         "accounts.Workspace", on_delete=models.CASCADE, related_name="api_keys"
     )
