@@ -4,6 +4,8 @@ lets a caller past authentication, suspension or the tenant wall."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from django.test import Client
@@ -110,3 +112,40 @@ def test_the_key_decides_the_tenant_and_suspension_holds(metered, make_member, m
         timeout=20,
     )
     assert (response.status_code, response.json()["error"]["code"]) == (403, "workspace_suspended")
+
+
+def test_request_signals_reach_any_receiver_but_djangos_own(metered, make_member, make_key):
+    """A metered call answered on the loop skips Django's thread-tidying
+    request signals (it ran no sync code), unless someone else listens."""
+    from django.core import signals
+
+    from config.lean import _request_signals_needed
+
+    assert not _request_signals_needed()
+    _key, secret = make_key(make_member())
+    heard: list[str] = []
+
+    def started(**kwargs):
+        heard.append("started")
+
+    def finished(**kwargs):
+        heard.append("finished")
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        assert _request_signals_needed()
+        response = httpx.post(
+            f"{metered}/api/v1/summaries",
+            json=BODY,
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=20,
+        )
+        deadline = time.monotonic() + 5  # "finished" is sent after the answer
+        while "finished" not in heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert response.status_code == 201, response.text
+    assert heard == ["started", "finished"]
