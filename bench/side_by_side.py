@@ -177,18 +177,17 @@ def report(results: dict[str, list[dict]], inflight_lines: dict[str, str], round
             f"\n{name}: c=50 throughput / direct's in the same round: {_spread(ratios, 3)}; "
             f"c=1 p50 overhead vs direct: {_spread(overhead)} ms"
         )
-    if "LiteLLM proxy" in results:
-        tg = next(rows for name, rows in results.items() if name.startswith("Tollgate"))
-        ratios = [
-            t["c50_rps"] / lite["c50_rps"]
-            for t, lite in zip(tg, results["LiteLLM proxy"], strict=True)
-        ]
-        print(f"Tollgate / LiteLLM c=50 throughput, pair by pair: {_spread(ratios, 2)}")
-        cpu = [
-            lite["cpu_ms"] / t["cpu_ms"]
-            for t, lite in zip(tg, results["LiteLLM proxy"], strict=True)
-        ]
-        print(f"LiteLLM / Tollgate CPU per request, pair by pair: {_spread(cpu, 2)}")
+    lite_rows = results.get("LiteLLM proxy")
+    for name, tg in results.items():
+        if lite_rows is None or not name.startswith("Tollgate"):
+            continue
+        pairs = list(zip(tg, lite_rows, strict=True))
+        ratios = [t["c50_rps"] / lite["c50_rps"] for t, lite in pairs]
+        cpu = [lite["cpu_ms"] / t["cpu_ms"] for t, lite in pairs]
+        print(
+            f"{name} / LiteLLM, pair by pair: c=50 throughput {_spread(ratios, 2)}; "
+            f"LiteLLM's CPU per request / Tollgate's {_spread(cpu, 2)}"
+        )
     print("\nin flight (1 run each):")
     for name, line in inflight_lines.items():
         print(f"  {name}: {line}")
@@ -211,6 +210,12 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=1000)
     parser.add_argument("--inflight-latency-ms", type=int, default=2000)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument(
+        "--no-fresh-texts",
+        action="store_true",
+        help="skip the Tollgate row whose every request carries a new text (no cached "
+        "moderation verdict, no cached token count)",
+    )
     args = parser.parse_args()
     mo.use_port_range(args.ports)
     # What meter_overhead's helpers read from their own arguments.
@@ -299,6 +304,26 @@ def main() -> None:
                 raise SystemExit(f"LiteLLM answered {status}: {body[:300]!r}")
             targets["LiteLLM proxy"] = (litellm, procs[1].pid)
         targets["Tollgate (moderation on)"] = (tollgate, web.pid)
+        if not args.no_fresh_texts:
+            # Every request a text never seen: each pays its moderation call
+            # (micro-batched with its neighbours) and its own token count.
+            wanted = args.rounds * (args.requests_c1 + args.requests_c50)
+            wanted += int(args.rounds * args.rate * args.seconds) + args.inflight + 400
+            texts = (f"{mo.TEXT} (ticket {n})" for n in range(wanted))
+            fresh = [
+                mo.build_request(
+                    "127.0.0.1",
+                    web_port,
+                    "/api/v1/summaries",
+                    json.dumps({"text": t, "length": "short", "format": "paragraph"}).encode(),
+                    auth,
+                )
+                for t in texts
+            ]
+            targets["Tollgate (moderation on, every text new)"] = (
+                mo.Target("Tollgate", "127.0.0.1", web_port, fresh),
+                web.pid,
+            )
 
         database = args.database_url.rsplit("/", 1)[1]
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
