@@ -63,12 +63,22 @@ _allowed: dict[tuple[int, str], float] = {}  # (workspace id, slug) -> allowed u
 
 async def check_allowed(feature: Feature | str, workspace) -> Feature:
     """Ask before doing work a refusal would waste (403 `forbidden` with the
-    upgrade link). Only a yes is remembered: an upgrade applies at once."""
+    upgrade link). Only a yes is remembered: an upgrade applies at once.
+
+    A yes from the limits the meter keeps in this process is enough: the meter
+    re-checks the feature under the limits' current version before it reserves
+    anything (a downgrade made a moment ago is refused there, in these words,
+    see `_worded`). Without it, every call in flight when the remembered yes
+    expired read the database at once (~2% of a worker's CPU under load)."""
     from usage.dbpool import run_db
+    from usage.limits import cached_limits
 
     slug = feature if isinstance(feature, str) else feature.slug
     key = (workspace.pk, slug)
     if _allowed.get(key, 0.0) > time.monotonic():
+        return get_feature(slug) if isinstance(feature, str) else feature
+    limits = cached_limits(workspace.pk)
+    if limits is not None and limits.allows_feature(slug):
         return get_feature(slug) if isinstance(feature, str) else feature
     found = await run_db(ensure_allowed, feature, workspace)
     _allowed[key] = time.monotonic() + ALLOWED_CACHE_SECONDS

@@ -254,6 +254,8 @@ async def _admit(call: _Call) -> None:
         await _recheck_key(call)
         caller = call.caller
     limits = await _current_limits(caller.workspace, version)
+    # Under the limits' current version (a downgrade applies before the screen).
+    ensure_feature_allowed(call.feature, limits)
     call.started = time.monotonic()
     await _screen(call)
     call.hold = await run_db(

@@ -227,3 +227,39 @@ def test_csv_cells_never_become_formulas(fake_upstream, rate_card, owner, async_
     response = post(client, {"text": "vendor: =HYPERLINK(1)", "fields": [{"name": "vendor"}]})
     rows = client.get(f"/extract/runs/{response.json()['id']}/download.csv").content.decode()
     assert rows.splitlines()[1] == "'=HYPERLINK(1)"
+
+
+def test_a_downgrade_applies_to_the_next_call_before_its_screen(
+    metered, fake_upstream, make_member, make_key, settings, redis_client
+):
+    """The feature pre-check trusts the limits this process keeps, and the meter
+    checks the feature again under their current version before it screens or
+    reserves: a plan change made a moment ago refuses the very next call."""
+    import httpx
+
+    from usage import limits
+
+    _key, secret = make_key(make_member(role="owner"))
+    call = lambda text: httpx.post(  # noqa: E731
+        f"{metered}/api/v1/extractions",
+        json={"text": text, "fields": FIELDS},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=20,
+    )
+    assert call(INVOICE).status_code == 201
+    upstream_calls = fake_upstream.calls
+
+    settings.TOLLGATE_LIMITS_PROVIDER = "tests.fixtures.features.restricted_limits"
+    limits._provider.cache_clear()
+    try:
+        # What billing's bump does, as seen from another process: Redis moves
+        # on, this process still holds the old limits.
+        redis_client.incr(limits.VERSION_KEY)
+        refused = call(INVOICE + "Second page.\n")  # a text the screen hasn't seen
+    finally:
+        limits._provider.cache_clear()
+
+    assert refused.status_code == 403, refused.text
+    assert "not included" in refused.json()["error"]["message"]
+    assert fake_upstream.calls == upstream_calls  # neither screened nor sent
+    assert Extraction.objects.count() == 1
