@@ -27,20 +27,32 @@ def resolve_api_workspace(request) -> None:
         request.membership = getattr(request._request, "membership", None)
 
 
+def ensure_member_access(
+    *, user, workspace, membership, required: str | None = None, owner_may_pass=lambda: False
+) -> None:
+    """The API's refusals for a caller, in order: a suspended person, no
+    membership, a suspended workspace (unless `owner_may_pass()`), a role
+    without `required`. Also used by the meter when it re-checks a key."""
+    if user.is_suspended:
+        raise WorkspaceSuspended(user.suspended_reason or "Your account is suspended.")
+    if workspace is None or membership is None:
+        raise Forbidden("You are not a member of any workspace.")
+    if workspace.is_suspended and not owner_may_pass():
+        raise WorkspaceSuspended(workspace.suspended_reason or "This workspace is suspended.")
+    if required and not membership.can(required):
+        raise Forbidden("Your role in this workspace does not allow this.")
+
+
 class IsWorkspaceMember(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             raise AuthenticationRequired()
         resolve_api_workspace(request)
-        if request.user.is_suspended:
-            raise WorkspaceSuspended(request.user.suspended_reason or "Your account is suspended.")
-        if request.workspace is None or request.membership is None:
-            raise Forbidden("You are not a member of any workspace.")
-        if request.workspace.is_suspended and not owner_may_pass_suspension(request):
-            raise WorkspaceSuspended(
-                request.workspace.suspended_reason or "This workspace is suspended."
-            )
-        required = getattr(view, "required_perm", None)
-        if required and not request.membership.can(required):
-            raise Forbidden("Your role in this workspace does not allow this.")
+        ensure_member_access(
+            user=request.user,
+            workspace=request.workspace,
+            membership=request.membership,
+            required=getattr(view, "required_perm", None),
+            owner_may_pass=lambda: owner_may_pass_suspension(request),
+        )
         return True

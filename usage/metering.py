@@ -24,16 +24,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import Membership, User, Workspace
+from accounts.permissions import ensure_member_access
 from accounts.roles import Perm
 from config import clock, textguard
 from config.errors import (
     ApiError,
     ContentFlagged,
-    Forbidden,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
-    WorkspaceSuspended,
     dependency_down,
     to_api_error,
 )
@@ -286,12 +285,14 @@ async def _recheck_key(call: _Call) -> None:
         apikeys.KeyContext(key, caller.workspace, caller.user, caller.membership)
     ):
         return
-    if fresh.user.is_suspended:
-        raise WorkspaceSuspended(fresh.user.suspended_reason or "Your account is suspended.")
-    if fresh.workspace.is_suspended:
-        raise WorkspaceSuspended(fresh.workspace.suspended_reason or "This workspace is suspended.")
-    if not fresh.membership.can(Perm.USE_FEATURES):
-        raise Forbidden("Your role in this workspace does not allow this.")
+    # The refusals of authentication (accounts.permissions.IsWorkspaceMember);
+    # no metered path is one a suspended workspace's owner may still use.
+    ensure_member_access(
+        user=fresh.user,
+        workspace=fresh.workspace,
+        membership=fresh.membership,
+        required=Perm.USE_FEATURES,
+    )
     fresh.api_key.cache_stamp = fresh.stamp
     call.caller = Caller(fresh.workspace, fresh.user, fresh.membership, fresh.api_key)
 

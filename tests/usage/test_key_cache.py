@@ -49,27 +49,31 @@ def test_a_key_revoked_elsewhere_is_refused_before_the_model(warm_key, fake_upst
     assert post().status_code == 401  # and from then on at authentication
 
 
-def test_a_role_change_elsewhere_is_refused_before_the_model(warm_key, fake_upstream, redis_client):
-    key, post = warm_key
+def _demote(key: ApiKey) -> None:
     Membership.objects.filter(pk=key.membership_id).update(role="finance")
-    _drop_redis_entries(key, redis_client)
-
-    refused = post()
-
-    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
-    _nothing_more_called_or_reserved(fake_upstream, events_before=1)
 
 
-def test_a_suspension_elsewhere_is_refused_before_the_model(warm_key, fake_upstream, redis_client):
-    key, post = warm_key
+def _suspend(key: ApiKey) -> None:
     User.objects.filter(pk=key.created_by_id).update(
         is_suspended=True, suspended_reason="Suspended for the test."
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [(_demote, "forbidden"), (_suspend, "workspace_suspended")],
+    ids=["role change", "suspension"],
+)
+def test_an_access_change_elsewhere_is_refused_before_the_model(
+    warm_key, fake_upstream, redis_client, change, code
+):
+    key, post = warm_key
+    change(key)
     _drop_redis_entries(key, redis_client)
 
     refused = post()
 
-    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "workspace_suspended")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, code)
     _nothing_more_called_or_reserved(fake_upstream, events_before=1)
 
 
