@@ -258,9 +258,10 @@ class ConsentRecord(models.Model):
 
 
 class OverageReport(models.Model):
-    """Outbox: tokens past a metered tier's included amount, written in the
-    meter's recording transaction and sent to Stripe as a meter event whose
-    identifier is the usage event's id (so resending never double-bills)."""
+    """Outbox: tokens past a metered tier's included amount, written right
+    after the meter's recording transaction commits (or by the sweeper, if a
+    crash came between) and sent to Stripe as a meter event whose identifier is
+    the usage event's id (one report per event; resending never double-bills)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     usage_event_id = models.BigIntegerField(unique=True)

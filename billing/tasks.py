@@ -32,6 +32,15 @@ def send_pending_overage_reports() -> int:
 
 
 @shared_task
+def finish_usage_hooks() -> int:
+    """Beat: overage reports and usage alerts a crash kept from following
+    their charge (the hook runs after the charge commits)."""
+    from billing.services.usage_hooks import finish_interrupted_hooks
+
+    return finish_interrupted_hooks()
+
+
+@shared_task
 def send_usage_alert(workspace_id: int, threshold: int, period_start: str) -> None:
     from billing.selectors import period_usage
     from billing.services.notifications import notify_usage_alert

@@ -7,11 +7,12 @@ answers from settings. The feature registry asks the same function which
 features are enabled.
 
 The setting `TOLLGATE_USAGE_RECORDED_HOOK` may name a function
-`(event, limits=None, used_after=None) -> None`; the meter calls it inside the
-transaction that records a usage event, last, with the limits the call was
-admitted under and the workspace's period total including the event (its
-counter row locked). Billing uses it to queue metered overage for Stripe and
-usage alerts.
+`(event, limits=None, used_after=None) -> None`; the meter calls it right after
+the transaction that records a usage event commits, with the limits the call
+was admitted under and the workspace's period total including the event (read
+by the settle statement while the counter row was locked, and stored on the
+event). Billing uses it to queue metered overage for Stripe and usage alerts;
+its writes are idempotent, and its sweeper redoes what a crash cut short.
 
 The hot path keeps each workspace's limits per process, tagged with a version
 read from Redis in the same round trip as the rate-limit script
@@ -30,6 +31,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from config import clock
@@ -190,11 +193,19 @@ def _recorded_hook():
     return import_string(hook) if hook else None
 
 
+@receiver(setting_changed)
+def _forget_named_functions(*, setting: str, **kwargs) -> None:
+    if setting in {"TOLLGATE_LIMITS_PROVIDER", "TOLLGATE_USAGE_RECORDED_HOOK"}:
+        _provider.cache_clear()
+        _recorded_hook.cache_clear()
+
+
 def notify_usage_recorded(
     event, limits: WorkspaceLimits | None = None, *, used_after: int | None = None
 ) -> None:
-    """`used_after`: the workspace counter's tokens including this event, when
-    the meter has the counter row locked (it calls this after moving it)."""
+    """After the event's charge committed. `used_after`: the workspace
+    counter's tokens including this event, as the settle statement left it
+    (also stored on the event as `workspace_used_after`)."""
     hook = _recorded_hook()
     if hook is not None:
         hook(event, limits=limits, used_after=used_after)

@@ -259,6 +259,10 @@ class UsageEvent(models.Model):
     flag_reason = models.CharField(max_length=200, blank=True)
     streamed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=clock.now)
+    # The workspace's tokens used in the period including this event, as the
+    # settle statement left its counter (exact: the row was locked). Billing's
+    # after-settle hook works from it, and so can its sweeper after a crash.
+    workspace_used_after = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = models.Manager.from_queryset(UsageEventQuerySet)()
 

@@ -11,6 +11,7 @@ from `reserved` to the actual `used`, and upserts the rollup."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,9 @@ from usage.models import (
 from usage.money import Prices, cost_of
 from usage.ratecard import price_for
 from usage.redis_client import sync_redis
-from usage.rows import deferred, insert_ctes, inserted, prepared
+from usage.rows import deferred, in_outermost_block, insert_ctes, inserted, prepared
+
+logger = logging.getLogger(__name__)
 
 COUNTERS = UsageCounter._meta.db_table
 MEMBER_CAP_CACHE = "tg:membercap:"
@@ -304,13 +307,13 @@ def _move_counters(hold_ids: list[int], release: int, used: int) -> None:
         )
 
 
-# The shared hot rows in ONE statement, last in the recording transaction, so
-# their locks are held for one round trip and the commit: release the
+# The shared hot rows, in the statement that records the event: release the
 # reservation, move its tokens from `reserved` to the actual `used` (counter
-# rows locked in id order), and add the event to its rollup row. Returns the
-# workspace counter's `used` after this event (exact: the row stays locked
-# until commit) for billing's hook.
-_SETTLE_SQL = f"""
+# rows locked in id order), and add the event to its rollup row. The event's
+# INSERT (after these CTEs) stores the workspace counter's `used` after it,
+# exact because the row is locked, which the statement also returns for
+# billing's hook.
+_SETTLE_CTES = f"""
 released AS (
     DELETE FROM usage_reservation WHERE request_id = %(request_id)s RETURNING tokens
 ),
@@ -323,7 +326,9 @@ moved AS (
         used = c.used + %(used)s
     FROM locked WHERE c.id = locked.id
     RETURNING c.id, c.scope, c.used
-)
+)"""  # noqa: S608 - table names only
+_USED_AFTER = "(SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)"
+_ROLLUP_SQL = f"""
 INSERT INTO {ROLLUPS} (workspace_id, day, feature, model, user_id, api_key_id,
     requests, input_tokens, cached_input_tokens, output_tokens, total_tokens, cost)
 SELECT %(workspace_id)s, %(day)s, %(feature)s, %(model)s, %(user_id)s, %(api_key_id)s,
@@ -336,15 +341,17 @@ ON CONFLICT (workspace_id, day, feature, model, user_id, api_key_id) DO UPDATE S
     output_tokens = {ROLLUPS}.output_tokens + EXCLUDED.output_tokens,
     total_tokens = {ROLLUPS}.total_tokens + EXCLUDED.total_tokens,
     cost = {ROLLUPS}.cost + EXCLUDED.cost
-RETURNING (SELECT max(used) FILTER (WHERE scope = 'workspace') FROM moved)
-"""  # noqa: S608 - table names only
+RETURNING {_USED_AFTER}"""  # noqa: S608 - table names only
 
 
-def _record_and_settle(hold: Hold, event: UsageEvent, records: list) -> int | None:
-    """ONE statement: INSERT the records (the event first), then the shared
-    rows of _SETTLE_SQL. Returns the workspace counter's `used` after it."""
-    ctes, picks, params = insert_ctes(records)
-    sql = f"WITH {', '.join(ctes)}, {_SETTLE_SQL.strip()}, {', '.join(picks)}"
+def _record_and_settle(hold: Hold, event: UsageEvent, records: list, *, commit: bool) -> int | None:
+    """ONE statement: the shared rows' CTEs, INSERTs of the records (the event
+    first), the rollup. Returns the workspace counter's `used` after it.
+    `commit`: COMMIT goes with it in the same round trip."""
+    ctes, picks, params = insert_ctes(records, computed=(("workspace_used_after", _USED_AFTER),))
+    sql = (
+        f"WITH {_SETTLE_CTES.strip()}, {', '.join(ctes)} {_ROLLUP_SQL.strip()}, {', '.join(picks)}"
+    )
     (row,) = prepared(
         sql,
         params
@@ -363,8 +370,10 @@ def _record_and_settle(hold: Hold, event: UsageEvent, records: list) -> int | No
             "output": event.output_tokens,
             "cost": event.cost,
         },
+        commit=commit,
     )
     inserted(records, row[1:])
+    event.workspace_used_after = row[0]
     return row[0]
 
 
@@ -380,7 +389,11 @@ def settle(
     transaction. Returns what `on_recorded` returned (e.g. the feature's stored
     result, saved atomically with the charge). `on_recorded` runs first in that
     transaction: the rows it `usage.rows.insert`s are written with the event,
-    in the settle statement, so it must not query them (nor the event)."""
+    in the settle statement, so it must not query them (nor the event).
+
+    Billing's hook runs after the commit, from the total the statement stored
+    on the event (`workspace_used_after`); its writes are idempotent, and what
+    a crash in between leaves undone its sweeper finishes."""
     with transaction.atomic():
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
@@ -388,18 +401,32 @@ def settle(
         # below; what else its hook writes is written now, in this transaction.
         with deferred() as feature_rows:
             record = on_recorded(event) if on_recorded is not None else None
-        # Then ONE statement: the ledger event, its moderation log and the
-        # feature's rows, and last the rows every request of the workspace
-        # shares (see _SETTLE_SQL), so their locks are held for one round trip
-        # and the commit. A reservation already released by the stale-reservation
-        # task holds nothing: the statement then only adds the used tokens.
+        # Then ONE statement: the rows every request of the workspace shares
+        # (see _SETTLE_CTES), the ledger event, its moderation log and the
+        # feature's rows. When this block opened the transaction, its COMMIT
+        # travels with the statement, so the counter rows are locked for the
+        # server's execution only. A reservation already released by the
+        # stale-reservation task holds nothing: the statement then only adds
+        # the used tokens.
         records = [event, *([moderation] if moderation is not None else []), *feature_rows]
-        used_after = _record_and_settle(hold, event, records)
-        if event.total_tokens:
-            # Last, with the workspace's counter locked: billing sees the exact
-            # total after this event (overage, alerts) without a query of its own.
-            notify_usage_recorded(event, hold.limits, used_after=used_after)
+        used_after = _record_and_settle(hold, event, records, commit=in_outermost_block())
+    if event.total_tokens:
+        _after_settle(event, hold.limits, used_after)
     return record
+
+
+def _after_settle(
+    event: UsageEvent, limits: WorkspaceLimits | None, used_after: int | None
+) -> None:
+    """Billing's hook (overage, alerts) for a committed event. The charge
+    stands whatever happens here: a failure is logged and the sweeper
+    (`billing.tasks.finish_usage_hooks`) does the work later."""
+    try:
+        notify_usage_recorded(event, limits, used_after=used_after)
+    except Exception:
+        logger.exception(
+            "billing's hook failed for %s; its sweeper will finish it", event.request_id
+        )
 
 
 def no_hold(*, request_id: str, model: str) -> Hold:

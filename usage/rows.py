@@ -67,48 +67,81 @@ def _cursor_for(db, sql: str) -> tuple[str, psycopg.Cursor]:
     return entry
 
 
-def prepared(sql: str, params: dict | list | tuple) -> list[tuple]:
+def prepared(sql: str, params: dict | list | tuple, *, commit: bool = False) -> list[tuple]:
     """Run `sql` server-side bound and prepared on this connection (planned
     once per connection). Goes through Django's cursor wrappers and error
-    mapping like any other query."""
+    mapping like any other query.
+
+    `commit`: the statement ends the outermost `atomic` block it runs in, so
+    send COMMIT with it, in one round trip (psycopg's pipeline mode): the
+    locks it takes are released by the server as soon as it has run, not
+    after this thread gets the GIL back and sends a COMMIT of its own. The
+    block must end right after; Django's commit then finds nothing to do."""
     with connection.cursor() as wrapper:
         # The kept text is the same object each time (psycopg compares identity).
         text, raw = _cursor_for(wrapper.db, sql)
+        if commit and not in_outermost_block():
+            raise RuntimeError("commit=True needs the outermost atomic block")
 
         def run(sql, params, many, context):
             with wrapper.db.wrap_database_errors:
-                raw.execute(text, params, prepare=True)
+                if not commit:
+                    raw.execute(text, params, prepare=True)
+                    return
+                with raw.connection.pipeline():
+                    raw.execute(text, params, prepare=True)
+                    raw.connection.commit()
 
         wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
         return raw.fetchall() if raw.description else []
 
 
+def in_outermost_block() -> bool:
+    """Inside an `atomic` block that opened the transaction and has no
+    enclosing one (so a statement may commit it)."""
+    db = connection
+    return db.in_atomic_block and len(db.atomic_blocks) == 1 and not db.savepoint_ids
+
+
 @cache
-def _insert_shape(model: type[Model], n: int) -> tuple[tuple, str, str]:
+def _insert_shape(
+    model: type[Model], n: int, computed: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple, str, str]:
     """(fields, CTE `r{n}`, pick of its key) for one model: the
-    SQL text is the same on every call, only the values change."""
+    SQL text is the same on every call, only the values change. `computed`:
+    (field name, SQL expression) for columns the statement itself fills in."""
     meta = model._meta
     generated = meta.pk.db_returning if meta.pk is not None else False
-    fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and generated))
-    columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
-    marks = ", ".join(f"%(r{n}_{i})s" for i in range(len(fields)))
+    exprs = dict(computed)
+    stored = [f for f in meta.concrete_fields if not (f.primary_key and generated)]
+    fields = tuple(f for f in stored if f.attname not in exprs)
+    filled = [f for f in stored if f.attname in exprs]
+    columns = ", ".join(
+        connection.ops.quote_name(f.column or f.attname) for f in [*fields, *filled]
+    )
+    marks = ", ".join(
+        [*(f"%(r{n}_{i})s" for i in range(len(fields))), *(exprs[f.attname] for f in filled)]
+    )
     pk = connection.ops.quote_name(meta.pk.column or "id")
     # Table and column names come from the models; values are parameters.
     cte = f"r{n} AS (INSERT INTO {meta.db_table} ({columns}) VALUES ({marks}) RETURNING {pk})"  # noqa: S608
     return fields, cte, f"(SELECT {pk} FROM r{n})"  # noqa: S608
 
 
-def insert_ctes(instances: list[Model]) -> tuple[list[str], list[str], dict]:
+def insert_ctes(
+    instances: list[Model], computed: tuple[tuple[str, str], ...] = ()
+) -> tuple[list[str], list[str], dict]:
     """CTEs `r0, r1, ...` that INSERT `instances` (named parameters `r0_0`, ...),
     and the scalar subqueries that pick their primary keys, in order: to put
     a row's INSERT into a bigger statement. Values go through the fields' own
     conversions and defaults, as Model.save would send them; a primary key the
-    database generates is left out (and read back)."""
+    database generates is left out (and read back). `computed`: (field, SQL)
+    for the first instance's columns that the bigger statement computes."""
     ctes: list[str] = []
     picks: list[str] = []
     params: dict[str, object] = {}
     for n, instance in enumerate(instances):
-        fields, cte, pick = _insert_shape(type(instance), n)
+        fields, cte, pick = _insert_shape(type(instance), n, computed if n == 0 else ())
         for i, f in enumerate(fields):
             params[f"r{n}_{i}"] = f.get_db_prep_save(f.pre_save(instance, True), connection)
         ctes.append(cte)

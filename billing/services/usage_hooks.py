@@ -1,23 +1,34 @@
 """The meter's write hooks into billing (limits read, hooks write).
 
-`on_usage_recorded` is TOLLGATE_USAGE_RECORDED_HOOK: it runs inside the meter's
-recording transaction (usage.limits.notify_usage_recorded), last, where the
-meter holds the workspace's counter row locked and passes its total including
-this event (`used_after`), so concurrent events for the workspace wait.
+`on_usage_recorded` is TOLLGATE_USAGE_RECORDED_HOOK: the meter calls it right
+after an event's charge commits (usage.limits.notify_usage_recorded), with the
+workspace counter's total including this event (`used_after`), which the
+settle statement read while the row was locked and stored on the event
+(`UsageEvent.workspace_used_after`). Each event's share of the overage and the
+thresholds it crossed are therefore exact whatever order the hooks run in.
 
 - Metered-overage tiers: the tokens of this event past the included amount go to
-  the OverageReport outbox; a task sends them to Stripe after commit.
-- Usage alerts at 50/80/100 % of the included tokens, once per period."""
+  the OverageReport outbox (one per usage event); a task sends them to Stripe.
+- Usage alerts at 50/80/100 % of the included tokens, once per period.
+
+Both writes are idempotent, so `finish_interrupted_hooks` (beat) can run the
+hook again for the events whose effects a crash between the commit and the
+hook left missing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
 
 from billing.enqueue import enqueue_on_commit
-from billing.limits import admitted_limits, subscription_for
-from billing.models import BillingNotice, OverageReport, Subscription
+from billing.limits import admitted_limits, subscription_for, workspace_limits
+from billing.models import BillingNotice, OverageReport
 from billing.selectors import used_tokens
+from config import clock
+from usage.models import UsageEvent, UsageRollup
 
 
 def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
@@ -29,13 +40,17 @@ def _queue_overage(event, tokens: int, limits) -> None:
     sub = subscription_for(event.workspace_id)
     if sub is None or not sub.stripe_customer_id:
         return
-    report = OverageReport.objects.create(
-        workspace_id=event.workspace_id,
-        usage_event_id=event.pk,
-        tokens=tokens,
-        stripe_customer_id=sub.stripe_customer_id,
-        period_start=limits.period_start,
-    )
+    try:
+        with transaction.atomic():
+            report = OverageReport.objects.create(
+                workspace_id=event.workspace_id,
+                usage_event_id=event.pk,
+                tokens=tokens,
+                stripe_customer_id=sub.stripe_customer_id,
+                period_start=limits.period_start,
+            )
+    except IntegrityError:
+        return  # reported already (the sweeper and a late hook met)
     enqueue_on_commit("send_overage_report", report.pk)
 
 
@@ -73,10 +88,9 @@ def on_quota_exceeded(workspace_id: int, limits) -> None:
 def _alerts(event, used_after: int, limits) -> None:
     if not limits.included_tokens:
         return
-    before = (used_after - event.total_tokens) * 100 / limits.included_tokens
-    after = used_after * 100 / limits.included_tokens
+    before, after = (used_after - event.total_tokens) * 100, used_after * 100
     for threshold in settings.BILLING_USAGE_ALERT_THRESHOLDS:
-        if not before < threshold <= after:
+        if not before < threshold * limits.included_tokens <= after:
             continue
         if threshold >= 100 and limits.overage_policy == "stop":
             on_quota_exceeded(event.workspace_id, limits)
@@ -88,41 +102,85 @@ def _alerts(event, used_after: int, limits) -> None:
             _queue_alert(event.workspace_id, threshold, limits)
 
 
-def _used_after(event, limits) -> int:
-    """Tokens used in the period including this event. The meter calls the hook
-    after inserting the event and before moving its counters (it keeps the hot
-    counter rows for last), so the counter doesn't include this event yet."""
-    used, _reserved = used_tokens(event.workspace_id, limits)
-    return used + event.total_tokens
-
-
 def on_usage_recorded(event, limits=None, used_after: int | None = None) -> None:
     # The limits the call was admitted under: its overage and alerts belong to
     # the plan and period it ran in.
     limits = limits or admitted_limits(event.workspace_id)
-    if used_after is not None:
-        # The meter's settle statement left the workspace counter locked with
-        # this event in it: exact, and concurrent recordings wait for our commit,
-        # so each event's overage is computed once against its predecessors.
-        if limits.overage_policy == "metered":
-            tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
-            if tokens > 0:
-                _queue_overage(event, tokens, limits)
-        _alerts(event, used_after, limits)
-        return
+    if used_after is None:
+        # Not from the settle statement (the event held no workspace counter):
+        # the committed total, which already includes this event.
+        used_after, _reserved = used_tokens(event.workspace_id, limits)
     if limits.overage_policy == "metered":
-        # Serialize a metered workspace's recordings on its billing row (nothing
-        # else the meter locks), so each event's overage is computed exactly once
-        # against its predecessors' committed counters.
-        list(
-            Subscription.objects.select_for_update()
-            .filter(workspace_id=event.workspace_id)
-            .values_list("pk", flat=True)
-        )
-        used_after = _used_after(event, limits)
         tokens = _overage_in(event.total_tokens, used_after, limits.included_tokens)
         if tokens > 0:
             _queue_overage(event, tokens, limits)
-    else:
-        used_after = _used_after(event, limits)
     _alerts(event, used_after, limits)
+
+
+# --- Finishing what a crash interrupted ---------------------------------------------------
+
+SWEEP_WINDOW = timedelta(hours=24)
+# Younger events may have their hook running right now.
+SWEEP_GRACE = timedelta(seconds=60)
+
+
+def _unfinished(workspace_id: int, limits, since, until) -> list[UsageEvent]:
+    """The events of the window whose hook has work left: past the included
+    tokens of a metered tier without an overage report, or crossing an alert
+    threshold whose notice isn't claimed."""
+    wanted = Q()
+    included = limits.included_tokens or 0
+    if limits.overage_policy == "metered":
+        reported = OverageReport.objects.filter(usage_event_id=OuterRef("pk"))
+        wanted |= Q(~Exists(reported), workspace_used_after__gt=included)
+    for threshold in settings.BILLING_USAGE_ALERT_THRESHOLDS if included else ():
+        if BillingNotice.objects.filter(
+            workspace_id=workspace_id,
+            kind=_alert_kind(threshold, limits),
+            period_start=limits.period_start,
+        ).exists():
+            continue
+        # The event took the total from below the threshold to at or above it.
+        crossing = -(-threshold * included // 100)
+        wanted |= Q(workspace_used_after__gte=crossing) & Q(
+            workspace_used_after__lt=F("total_tokens") + crossing
+        )
+    if not wanted:
+        return []
+    return list(
+        UsageEvent.objects.filter(
+            workspace_id=workspace_id,
+            created_at__gte=max(since, limits.period_start),
+            created_at__lt=until,
+            total_tokens__gt=0,
+            workspace_used_after__isnull=False,
+        )
+        .filter(wanted)
+        .order_by("created_at", "pk")
+    )
+
+
+def _alert_kind(threshold: int, limits) -> str:
+    if threshold >= 100 and limits.overage_policy == "stop":
+        return exhausted_kind(limits)
+    return f"usage_{threshold}"
+
+
+def finish_interrupted_hooks() -> int:
+    """Run the hook again for recent events whose overage report or alert is
+    missing (the process died between the charge's commit and its hook).
+    Returns how many events it finished."""
+    now = clock.now()
+    since, until = now - SWEEP_WINDOW, now - SWEEP_GRACE
+    workspaces = (
+        UsageRollup.objects.filter(day__gte=since.date())
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    finished = 0
+    for workspace_id in workspaces:
+        limits = workspace_limits(workspace_id)
+        for event in _unfinished(workspace_id, limits, since, until):
+            on_usage_recorded(event, limits, used_after=event.workspace_used_after)
+            finished += 1
+    return finished

@@ -358,6 +358,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.send_pending_overage_reports",
         "schedule": 300.0,
     },
+    # Before the resend below picks them up: a hook a crash cut short.
+    "billing-finish-usage-hooks": {"task": "billing.tasks.finish_usage_hooks", "schedule": 120.0},
     "billing-refresh-due-subscriptions": {
         "task": "billing.tasks.refresh_due_subscriptions",
         "schedule": 900.0,

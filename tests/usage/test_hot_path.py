@@ -8,6 +8,7 @@ import threading
 import httpx
 import pytest
 from django.db.backends.signals import connection_created
+from psycopg.pq import TransactionStatus
 
 from tests.usage.helpers import TEXT, auth, summaries_url
 
@@ -17,11 +18,12 @@ EXPECTED = [
     # reserve: one prepared statement (lock counters in id order, check, hold,
     # the reservation row marked sent)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
-    # record + settle: one prepared statement in one transaction: the usage
-    # event, its moderation log and the feature's result (the Summary row), then
-    # reservation released, counters reserved -> used, rollup; it returns the
-    # workspace's total for billing's hook (no query of its own)
-    "WITH r0 (INSERT usage event), r1 (moderation log), r2 (summary), released ... rollup",
+    # record + settle: one prepared statement in one transaction, its COMMIT
+    # sent with it: reservation released, counters reserved -> used, the usage
+    # event (with the workspace's total after it, for billing's hook, which
+    # runs after the commit), its moderation log and the feature's result (the
+    # Summary row), rollup
+    "WITH released ... moved, r0 (INSERT usage event), r1 (moderation log), r2 (summary), rollup",
 ]
 
 
@@ -34,8 +36,11 @@ def pool_queries():
     queries: list[str] = []
 
     def record(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
+        result = execute(sql, params, many, context)
+        # What the statement left: its transaction open or already committed.
+        status = context["connection"].connection.info.transaction_status
+        queries.append((sql, status))
+        return result
 
     def hook(sender, connection, **kwargs):
         if threading.current_thread().name.startswith("meter-db"):
@@ -57,12 +62,15 @@ def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
 
     assert post().status_code == 201
 
-    statements = [q for q in pool_queries if not q.startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == len(EXPECTED), "\n".join(statements)
-    reserve, settle = (" ".join(q.split()) for q in statements)
+    statements = [q for q in pool_queries if not q[0].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == len(EXPECTED), "\n".join(q for q, _ in statements)
+    (reserve, _), (settle, after_settle) = ((" ".join(q.split()), s) for q, s in statements)
     assert reserve.startswith("WITH wanted") and "FOR UPDATE" in reserve
-    assert settle.startswith("WITH r0 AS (INSERT INTO usage_usageevent")
+    assert settle.startswith("WITH released AS ( DELETE FROM usage_reservation")
+    assert "r0 AS (INSERT INTO usage_usageevent" in settle
     assert "r1 AS (INSERT INTO usage_moderationlog" in settle
     assert "r2 AS (INSERT INTO ai_features_summary" in settle
-    assert "released AS ( DELETE FROM usage_reservation" in settle
     assert "INSERT INTO usage_usagerollup" in settle
+    # The settle statement's COMMIT went with it: the counter rows it locked
+    # were free by the time its result came back.
+    assert after_settle == TransactionStatus.IDLE
