@@ -253,9 +253,11 @@ class _DirectHttpClient(openai.DefaultAioHttpClient):
     """The SDK's aiohttp-backed http client, handing each request straight to
     its transport. httpx's `send` runs an auth flow, redirect handling, event
     hooks and cookie extraction around it, none of which applies here: the
-    SDK sets its own `Authorization` header, the API doesn't redirect, and it
-    sets no cookies. Those layers were ~5 % of a worker's CPU under load
-    (py-spy). A caller that asks for them (an auth, redirects) gets them."""
+    SDK sets its own `Authorization` header, the API sets no cookies and
+    doesn't redirect (so redirects aren't followed: a provider URL that
+    answers 3xx is misconfigured, and the call fails with a 502 saying so).
+    Those layers were ~5 % of a worker's CPU under load (py-spy). A request
+    that asks for them (an auth, redirects) goes the full way."""
 
     def __init__(self, *, transport: httpx2.AsyncBaseTransport, **kwargs: Any) -> None:
         super().__init__(transport=transport, **kwargs)
@@ -324,6 +326,7 @@ class Upstream:
         )
         http_client = _DirectHttpClient(
             timeout=httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+            follow_redirects=False,
             transport=_AiohttpTransport(limits=limits),
         )
         return _SdkClient(

@@ -4,8 +4,10 @@ faults mapped to our error classes, and the key kept out of every log and error.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import logging
+import threading
 import traceback
 
 import pytest
@@ -323,3 +325,32 @@ def test_redact_removes_key_shapes(settings):
     assert redact("boom custom-key-without-prefix boom") == "boom [redacted] boom"
     assert "sk-proj-abcdef123456" not in redact("key sk-proj-abcdef123456 leaked")
     assert "Bearer" not in redact("Authorization: Bearer abc.def")
+
+
+def test_a_provider_url_that_redirects_is_a_clear_502(fake_upstream, settings):
+    """The API never redirects, so the client doesn't follow redirects (it sends
+    straight to its transport): a base URL that answers 307 is misconfigured,
+    and the call fails at once with our 502, not a hang or a 500."""
+    target = fake_upstream.base_url
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(307)
+            self.send_header("Location", target + self.path.removeprefix("/v1"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        with pytest.raises(UpstreamError) as caught:
+            chat()
+    finally:
+        server.shutdown()
+    assert caught.value.status == 502
+    assert fake_upstream.last_request is None  # never reached
