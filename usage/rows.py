@@ -100,7 +100,12 @@ def in_outermost_block() -> bool:
     """Inside an `atomic` block that opened the transaction and has no
     enclosing one (so a statement may commit it)."""
     db = connection
-    return db.in_atomic_block and len(db.atomic_blocks) == 1 and not db.savepoint_ids
+    return (
+        db.in_atomic_block
+        and db.commit_on_exit
+        and len(db.atomic_blocks) == 1
+        and not db.savepoint_ids
+    )
 
 
 @cache

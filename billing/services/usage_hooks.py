@@ -17,6 +17,7 @@ hook left missing."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -29,6 +30,8 @@ from billing.models import BillingNotice, OverageReport
 from billing.selectors import used_tokens
 from config import clock
 from usage.models import UsageEvent, UsageRollup
+
+logger = logging.getLogger(__name__)
 
 
 def _overage_in(event_tokens: int, used_after: int, included: int) -> int:
@@ -183,4 +186,7 @@ def finish_interrupted_hooks() -> int:
         for event in _unfinished(workspace_id, limits, since, until):
             on_usage_recorded(event, limits, used_after=event.workspace_used_after)
             finished += 1
+    if finished:
+        # Only a crash between a charge's commit and its hook gets here.
+        logger.warning("finished billing's hook for %d usage event(s) a crash cut short", finished)
     return finished
