@@ -256,7 +256,7 @@ class _DirectHttpClient(openai.DefaultAioHttpClient):
     SDK sets its own `Authorization` header, the API sets no cookies and
     doesn't redirect (so redirects aren't followed: a provider URL that
     answers 3xx is misconfigured, and the call fails with a 502 saying so).
-    Those layers were ~5 % of a worker's CPU under load (py-spy). A request
+    Those layers were ~3 % of a worker's CPU under load (py-spy). A request
     that asks for them (an auth, redirects) goes the full way."""
 
     def __init__(self, *, transport: httpx2.AsyncBaseTransport, **kwargs: Any) -> None:

@@ -28,6 +28,20 @@ pytestmark = pytest.mark.slow
 TEXT = "Metered overage is reported to Stripe from an outbox, once per usage event."
 
 
+def _post_summary(metered: str, secret: str) -> httpx.Response:
+    return httpx.post(
+        f"{metered}/api/v1/summaries",
+        json={"text": TEXT, "length": "short"},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+
+
+def _summarize(metered: str, secret: str) -> None:
+    response = _post_summary(metered, secret)
+    assert response.status_code == 201, response.text
+
+
 def test_overage_goes_to_stripe_once_per_usage_event(
     metered, fake_stripe, workspace, owner, make_key
 ):
@@ -41,13 +55,7 @@ def test_overage_goes_to_stripe_once_per_usage_event(
 
     _key, secret = make_key(owner.memberships.get())
     for _ in range(4):  # ~120 tokens each: the third and fourth run past 300
-        response = httpx.post(
-            f"{metered}/api/v1/summaries",
-            json={"text": TEXT, "length": "short"},
-            headers={"Authorization": f"Bearer {secret}"},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
+        _summarize(metered, secret)
 
     used = UsageCounter.objects.get(scope="workspace", scope_id=workspace.pk).used
     reports = list(OverageReport.objects.order_by("pk"))
@@ -87,27 +95,12 @@ def test_the_workspace_spend_cap_stops_overage_with_402(
     _key, secret = make_key(owner.memberships.get())
     statuses = []
     while not statuses or (statuses[-1] == 201 and len(statuses) < 6):
-        response = httpx.post(
-            f"{metered}/api/v1/summaries",
-            json={"text": TEXT, "length": "short"},
-            headers={"Authorization": f"Bearer {secret}"},
-            timeout=30,
-        )
+        response = _post_summary(metered, secret)
         statuses.append(response.status_code)
     assert statuses[-1] == 402, statuses
     error = response.json()["error"]
     assert (error["code"], error["details"]["cap"]) == ("spend_cap_reached", "workspace")
     assert UsageCounter.objects.get(scope="workspace", scope_id=workspace.pk).used <= 400
-
-
-def _summarize(metered: str, secret: str) -> None:
-    response = httpx.post(
-        f"{metered}/api/v1/summaries",
-        json={"text": TEXT, "length": "short"},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
 
 
 def test_what_a_crash_after_the_charge_left_undone_the_sweeper_finishes(
