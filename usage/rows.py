@@ -28,6 +28,7 @@ import psycopg
 from django.db import connection
 from django.db.models import Model
 from psycopg import _queries
+from psycopg.pq import TransactionStatus
 
 # Prepare a statement only when it asks (`prepare=True`): never automatically.
 ONLY_WHEN_ASKED = 2**31 - 1
@@ -73,10 +74,10 @@ def prepared(sql: str, params: dict | list | tuple, *, commit: bool = False) -> 
     mapping like any other query.
 
     `commit`: the statement ends the outermost `atomic` block it runs in, so
-    send COMMIT with it, in one round trip (psycopg's pipeline mode): the
-    locks it takes are released by the server as soon as it has run, not
-    after this thread gets the GIL back and sends a COMMIT of its own. The
-    block must end right after; Django's commit then finds nothing to do."""
+    it commits in the same round trip: the locks it takes are released by the
+    server as soon as it has run, not after this thread gets the GIL back and
+    sends a COMMIT of its own. The block must end right after; Django's
+    commit then finds nothing to do."""
     with connection.cursor() as wrapper:
         # The kept text is the same object each time (psycopg compares identity).
         text, raw = _cursor_for(wrapper.db, sql)
@@ -87,13 +88,33 @@ def prepared(sql: str, params: dict | list | tuple, *, commit: bool = False) -> 
             with wrapper.db.wrap_database_errors:
                 if not commit:
                     raw.execute(text, params, prepare=True)
-                    return
-                with raw.connection.pipeline():
-                    raw.execute(text, params, prepare=True)
-                    raw.connection.commit()
+                else:
+                    _execute_and_commit(raw, text, params)
 
         wrapper._execute_with_wrappers(sql, params, many=False, executor=run)
         return raw.fetchall() if raw.description else []
+
+
+def _execute_and_commit(raw: psycopg.Cursor, text: str, params) -> None:
+    """Run ONE statement as the end of its transaction, in one round trip.
+
+    Nothing written yet in the transaction (the usual settle): the statement
+    runs as a transaction of its own, in autocommit, which PostgreSQL commits
+    when it ends: no BEGIN, no COMMIT. This is the same transaction
+    `atomic` would have made, as nothing else is in it. Otherwise its COMMIT
+    is queued behind it in psycopg's pipeline mode: still one round trip."""
+    pg = raw.connection
+    if pg.info.transaction_status != TransactionStatus.IDLE:
+        with pg.pipeline():
+            raw.execute(text, params, prepare=True)
+            pg.commit()
+        return
+    pg.autocommit = True
+    try:
+        raw.execute(text, params, prepare=True)
+    finally:
+        if not pg.closed:  # (a broken connection is Django's to replace)
+            pg.autocommit = False  # Django's atomic block still owns the connection
 
 
 def in_outermost_block() -> bool:

@@ -18,11 +18,12 @@ EXPECTED = [
     # reserve: one prepared statement (lock counters in id order, check, hold,
     # the reservation row marked sent)
     "WITH wanted ... locked ... FOR UPDATE ... held ... reservation ...",
-    # record + settle: one prepared statement in one transaction, its COMMIT
-    # sent with it: reservation released, counters reserved -> used, the usage
-    # event (with the workspace's total after it, for billing's hook, which
-    # runs after the commit), its moderation log and the feature's result (the
-    # Summary row), rollup
+    # record + settle: one prepared statement in one transaction, committing
+    # in the same round trip (alone in it: in autocommit): reservation
+    # released, counters reserved -> used, the usage event (with the
+    # workspace's total after it, for billing's hook, which runs after the
+    # commit), its moderation log and the feature's result (the Summary row),
+    # rollup
     "WITH released ... moved, r0 (INSERT usage event), r1 (moderation log), r2 (summary), rollup",
 ]
 
@@ -71,6 +72,6 @@ def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
     assert "r1 AS (INSERT INTO usage_moderationlog" in settle
     assert "r2 AS (INSERT INTO ai_features_summary" in settle
     assert "INSERT INTO usage_usagerollup" in settle
-    # The settle statement's COMMIT went with it: the counter rows it locked
+    # The settle statement committed with itself: the counter rows it locked
     # were free by the time its result came back.
     assert after_settle == TransactionStatus.IDLE
