@@ -32,7 +32,7 @@ class Summary(models.Model):
     api_key = models.ForeignKey(
         "usage.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64)  # unique: see Meta.constraints
     source = models.CharField(max_length=255, blank=True, help_text="Uploaded file name, if any")
     input_chars = models.PositiveIntegerField(default=0)
     length = models.CharField(max_length=10, choices=Length.choices)
@@ -47,6 +47,11 @@ class Summary(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "summaries"
+        # A constraint, not `unique=True`: no second (LIKE-pattern) index to
+        # write on every summarize call.
+        constraints = [
+            models.UniqueConstraint(fields=["request_id"], name="summary_request_id_uniq")
+        ]
 
     def __str__(self) -> str:
         return f"Summary {self.id}"

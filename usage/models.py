@@ -174,10 +174,21 @@ class Reservation(models.Model):
     it also carries what that charge needs (who, which feature and model)."""
 
     request_id = models.CharField(max_length=64)  # unique: see Meta.constraints
-    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    # A queue of the calls in flight (a row lives for one call), written and
+    # deleted on every metered call: no foreign-key check (each locked the
+    # workspace row, a WAL record per call) and no index but the request id's;
+    # the workspace's deletion and the stale-reservation task scan the few
+    # rows in flight.
+    workspace = models.ForeignKey(
+        "accounts.Workspace",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     tokens = models.BigIntegerField()
     counter_ids = models.JSONField()
-    created_at = models.DateTimeField(default=clock.now, db_index=True)
+    created_at = models.DateTimeField(default=clock.now)
     # Set by the reservation statement itself when nothing stands between it
     # and the upstream call (moderation runs before it): no round trip of its own.
     sent = models.BooleanField(default=False)
@@ -378,7 +389,12 @@ class ModerationLog(models.Model):
     model = models.CharField(max_length=100, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # partial, in Meta: only reviewed rows have one
     )
     created_at = models.DateTimeField(default=clock.now, db_index=True)
 
@@ -388,6 +404,11 @@ class ModerationLog(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["request_id"], name="usage_modlog_request_id"),
+            models.Index(
+                fields=["reviewed_by"],
+                condition=Q(reviewed_by__isnull=False),
+                name="usage_modlog_reviewed_by",
+            ),
             # Written on every screened call; only flagged rows are looked up.
             models.Index(
                 fields=["-created_at"], condition=Q(flagged=True), name="usage_modlog_flagged"
