@@ -354,3 +354,40 @@ def test_a_provider_url_that_redirects_is_a_clear_502(fake_upstream, settings):
         server.shutdown()
     assert caught.value.status == 502
     assert fake_upstream.last_request is None  # never reached
+
+
+def test_a_repeated_request_goes_out_as_the_sdk_builds_it(fake_upstream, settings):
+    """A client keeps the request the SDK built for a path and attempt, and
+    sends later calls as that request with their own body: the same headers
+    (key, organization, project, retry count), the new body and its length."""
+    settings.OPENAI_ORG_ID = "org-tollgate"
+    settings.OPENAI_PROJECT_ID = "proj_meter"
+    other = [{"role": "user", "content": "Another text, éà, to summarize."}]
+
+    async def calls():
+        up = get_upstream()
+        sent = []
+        for messages, person in ((MESSAGES, "tg_first"), (other, "tg_second")):
+            await up.chat(
+                messages=messages, model=None, max_output_tokens=200, safety_identifier=person
+            )
+            sent.append(fake_upstream.last_request)
+        fake_upstream.fail_next("500")  # the retry (attempt 1) has a template of its own
+        retried = await up.chat(
+            messages=other, model=None, max_output_tokens=50, safety_identifier="tg_third"
+        )
+        sent.append(fake_upstream.last_request)
+        return sent, retried
+
+    (first, second, third), retried = asyncio.run(calls())
+    assert second["body"]["messages"] == other
+    assert second["body"]["safety_identifier"] == "tg_second"
+    assert third["body"]["max_completion_tokens"] == 50 and retried.text
+    length = second["headers"].pop("content-length")
+    compact = json.dumps(second["body"], separators=(",", ":"), ensure_ascii=False)
+    assert int(length) == len(compact.encode())
+    first["headers"].pop("content-length")
+    assert second["headers"] == first["headers"]
+    assert second["headers"]["openai-organization"] == "org-tollgate"
+    assert third["headers"]["x-stainless-retry-count"] == "1"
+    assert fake_upstream.key_was_sent()
