@@ -37,11 +37,15 @@ class QuotaRefusalMiddleware(MiddlewareMixin):
     # fixed pool: a burst of 402s must not open a connection per request).
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         response = await self.get_response(request)
+        await self.anotice(request, response)
+        return response
+
+    async def anotice(self, request: HttpRequest, response: HttpResponse) -> None:
+        """The async hook (also called by config.lean's flat chain)."""
         if _is_quota_refusal(response) and not _already_noticed(request):
             from usage.dbpool import run_db
 
             await run_db(_notice, request)
-        return response
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if _is_quota_refusal(response):

@@ -4,15 +4,20 @@ lets a caller past authentication, suspension or the tenant wall."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 
 import httpx
 import pytest
-from django.test import Client
+from django.core.handlers.asgi import ASGIRequest
+from django.test import Client, override_settings
+from django.urls import resolve
+from prometheus_client import REGISTRY
 
 from accounts.models import Workspace
 from accounts.selectors import SESSION_WORKSPACE_KEY
-from config.lean import is_keyed_feature_call
+from config.lean import LEAN_MIDDLEWARE, LeanApiHandler, is_keyed_feature_call
 
 BODY = {"text": "Tollgate meters every token through one operator key.", "length": "short"}
 CSRF = "a" * 32
@@ -149,3 +154,94 @@ def test_request_signals_reach_any_receiver_but_djangos_own(metered, make_member
         signals.request_finished.disconnect(finished)
     assert response.status_code == 201, response.text
     assert heard == ["started", "finished"]
+
+
+# --- the flat chain (config.lean._FlatChain) ----------------------------------------
+
+
+def test_the_flat_chain_knows_every_lean_middleware():
+    """_FlatChain unpacks LEAN_MIDDLEWARE by position: a middleware added,
+    removed or moved there must be placed in the flat chain too."""
+    assert LEAN_MIDDLEWARE == [
+        "config.lean.InlinePrometheusBefore",
+        "config.lean.InlineSecurity",
+        "config.inputguard.InputGuardMiddleware",
+        "config.lean.InlineCommon",
+        "config.lean.InlineXFrameOptions",
+        "config.errors.ApiErrorMiddleware",
+        "config.lean.InlinePrometheusAfter",
+        "billing.middleware.QuotaRefusalMiddleware",
+    ]
+
+
+def keyed_post(path="/api/v1/summaries", raw=None, host=b"127.0.0.1:8000", query=b""):
+    raw = json.dumps(BODY).encode() if raw is None else raw
+    headers = [
+        (b"host", host),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+        (b"authorization", b"Bearer tg_live_x"),
+    ]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": query,
+        "headers": headers,
+        "scheme": "http",
+    }
+    return ASGIRequest(scope, io.BytesIO(raw))
+
+
+def test_a_plain_metered_post_takes_the_flat_chain():
+    match = LeanApiHandler()._flat._passes(keyed_post())
+    assert match is not None and match.url_name == "api-summaries"
+    runs = LeanApiHandler()._flat._passes(keyed_post("/api/v1/features/summarize/runs"))
+    assert runs.kwargs == {"slug": "summarize"}
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "overrides"),
+    [
+        ({"raw": b'{"text": "a\\u0000b"}'}, {}),  # the input guard refuses a NUL
+        ({"query": b"x=%00"}, {}),  # … in the query string too
+        ({"host": b"evil.example"}, {"ALLOWED_HOSTS": ["tollgate.example"]}),
+        ({}, {"SECURE_SSL_REDIRECT": True}),  # plain http: the redirect
+        ({"path": "/api/v1/summaries/nope/more"}, {}),  # no such URL: the chain's 404
+    ],
+)
+def test_what_a_hook_would_answer_goes_through_the_chain(request_kwargs, overrides):
+    with override_settings(**overrides):
+        flat = LeanApiHandler()._flat  # the hooks read their settings when built
+        assert flat._passes(keyed_post(**request_kwargs)) is None
+
+
+def _count(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_flat_call_is_counted_once_and_keeps_every_header(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    view = resolve("/api/v1/summaries").view_name
+    by_view = "django_http_responses_total_by_status_view_method_total"
+    before = _count("django_http_requests_before_middlewares_total")
+    answered = _count(by_view, status="201", view=view, method="POST")
+    response = httpx.post(
+        f"{metered}/api/v1/summaries",
+        json=BODY,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=20,
+    )
+    assert response.status_code == 201, response.text
+    assert _count(by_view, status="201", view=view, method="POST") == answered + 1
+    assert _count("django_http_requests_before_middlewares_total") >= before + 1
+    assert response.headers["X-Request-Id"].startswith("req_")
+    assert response.headers["Content-Length"] == str(len(response.content))
+    for header, value in {
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Content-Type": "application/json",
+    }.items():
+        assert response.headers[header] == value
