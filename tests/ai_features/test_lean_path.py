@@ -245,3 +245,23 @@ def test_a_flat_call_is_counted_once_and_keeps_every_header(metered, make_member
         "Content-Type": "application/json",
     }.items():
         assert response.headers[header] == value
+
+
+def test_content_negotiation_is_remembered_per_accept_header(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    url = f"{metered}/api/v1/summaries"
+    for accept, status in [
+        ("text/html", 406),
+        ("application/json", 201),
+        ("text/html", 406),  # a remembered answer for one header is not another's
+        ("*/*", 201),
+    ]:
+        response = httpx.post(
+            url, json=BODY, headers={"Authorization": f"Bearer {secret}", "Accept": accept}
+        )
+        assert response.status_code == status, (accept, response.text)
+        assert response.headers["Content-Type"] == "application/json"
+    refused = httpx.post(
+        f"{url}?format=xml", json=BODY, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert refused.status_code == 404, refused.text  # DRF: no renderer for that format
