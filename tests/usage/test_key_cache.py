@@ -119,3 +119,23 @@ def test_a_revocation_in_this_process_drops_its_copy_at_once(warm_key, metered):
     assert key.key_hash not in apikeys._local
     refused = post()
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+def test_every_call_gets_its_own_copy_of_the_kept_entry(warm_key):
+    """As unpickling the Redis entry would: new instances per call (a call
+    that changed one can't leak into the next), equal values, and the key's
+    workspace is the context's workspace, with no query to reach it."""
+    key, _post = warm_key
+    first, second = (apikeys._own_copy(apikeys._local[key.key_hash][1]) for _ in range(2))
+    for a, b in zip(
+        (first.api_key, first.workspace, first.user, first.membership),
+        (second.api_key, second.workspace, second.user, second.membership),
+        strict=True,
+    ):
+        assert a is not b and a._state is not b._state
+        assert (type(a), a.pk, a.__dict__.keys()) == (type(b), b.pk, b.__dict__.keys())
+    assert first.api_key.workspace is first.workspace
+    assert first.api_key.membership is first.membership
+    assert first.membership.user is first.user
+    first.user.is_suspended = True
+    assert second.user.is_suspended is False
