@@ -53,14 +53,19 @@ def session_cookies(member) -> dict:
     return {"sessionid": session.session_key, "csrftoken": CSRF}
 
 
-def test_key_call_keeps_the_security_headers(metered, make_member, make_key):
-    _key, secret = make_key(make_member())
-    response = httpx.post(
-        f"{metered}/api/v1/summaries",
+def post_summary(metered: str, secret: str, *, query: str = "", **headers) -> httpx.Response:
+    """A metered summary call with an API key, as a client sends it."""
+    return httpx.post(
+        f"{metered}/api/v1/summaries{query}",
         json=BODY,
-        headers={"Authorization": f"Bearer {secret}"},
+        headers={"Authorization": f"Bearer {secret}", **headers},
         timeout=20,
     )
+
+
+def test_key_call_keeps_the_security_headers(metered, make_member, make_key):
+    _key, secret = make_key(make_member())
+    response = post_summary(metered, secret)
     assert response.status_code == 201, response.text
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -93,12 +98,7 @@ def test_the_key_decides_the_tenant_and_suspension_holds(metered, make_member, m
     mine, theirs = make_member(), make_member()
     _key, my_secret = make_key(mine)
     _key, their_secret = make_key(theirs)
-    created = httpx.post(
-        f"{metered}/api/v1/summaries",
-        json=BODY,
-        headers={"Authorization": f"Bearer {their_secret}"},
-        timeout=20,
-    )
+    created = post_summary(metered, their_secret)
     assert created.status_code == 201, created.text
     # My key with their session cookie: still my workspace, so theirs is 404.
     peek = httpx.get(
@@ -110,12 +110,7 @@ def test_the_key_decides_the_tenant_and_suspension_holds(metered, make_member, m
     workspace = Workspace.objects.get(pk=mine.workspace_id)
     workspace.is_suspended = True
     workspace.save()  # save(), like the admin: usage.signals drops the cached key
-    response = httpx.post(
-        f"{metered}/api/v1/summaries",
-        json=BODY,
-        headers={"Authorization": f"Bearer {my_secret}"},
-        timeout=20,
-    )
+    response = post_summary(metered, my_secret)
     assert (response.status_code, response.json()["error"]["code"]) == (403, "workspace_suspended")
 
 
@@ -140,12 +135,7 @@ def test_request_signals_reach_any_receiver_but_djangos_own(metered, make_member
     signals.request_finished.connect(finished)
     try:
         assert _request_signals_needed()
-        response = httpx.post(
-            f"{metered}/api/v1/summaries",
-            json=BODY,
-            headers={"Authorization": f"Bearer {secret}"},
-            timeout=20,
-        )
+        response = post_summary(metered, secret)
         deadline = time.monotonic() + 5  # "finished" is sent after the answer
         while "finished" not in heard and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -226,12 +216,7 @@ def test_a_flat_call_is_counted_once_and_keeps_every_header(metered, make_member
     by_view = "django_http_responses_total_by_status_view_method_total"
     before = _count("django_http_requests_before_middlewares_total")
     answered = _count(by_view, status="201", view=view, method="POST")
-    response = httpx.post(
-        f"{metered}/api/v1/summaries",
-        json=BODY,
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=20,
-    )
+    response = post_summary(metered, secret)
     assert response.status_code == 201, response.text
     assert _count(by_view, status="201", view=view, method="POST") == answered + 1
     assert _count("django_http_requests_before_middlewares_total") >= before + 1
@@ -249,19 +234,14 @@ def test_a_flat_call_is_counted_once_and_keeps_every_header(metered, make_member
 
 def test_content_negotiation_is_remembered_per_accept_header(metered, make_member, make_key):
     _key, secret = make_key(make_member())
-    url = f"{metered}/api/v1/summaries"
     for accept, status in [
         ("text/html", 406),
         ("application/json", 201),
         ("text/html", 406),  # a remembered answer for one header is not another's
         ("*/*", 201),
     ]:
-        response = httpx.post(
-            url, json=BODY, headers={"Authorization": f"Bearer {secret}", "Accept": accept}
-        )
+        response = post_summary(metered, secret, Accept=accept)
         assert response.status_code == status, (accept, response.text)
         assert response.headers["Content-Type"] == "application/json"
-    refused = httpx.post(
-        f"{url}?format=xml", json=BODY, headers={"Authorization": f"Bearer {secret}"}
-    )
+    refused = post_summary(metered, secret, query="?format=xml")
     assert refused.status_code == 404, refused.text  # DRF: no renderer for that format
