@@ -45,6 +45,7 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 sys.path.insert(0, str(ROOT))
 
 UPSTREAM_KEY = "sk-bench-upstream-key"
+KEEP_ALIVE_SECONDS = 4.0  # below uvicorn's default --timeout-keep-alive of 5 s
 TEXT = (
     "Tollgate sells finished AI features to end customers and meters every token "
     "through the operator's single upstream organization key. Customers never see "
@@ -68,6 +69,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -97,9 +99,16 @@ class Connection:
                     break
         else:
             body = await self.reader.readexactly(length or 0)
+        self.last_used = time.monotonic()
         if close:
             self.close()
         return status, body
+
+    def stale(self) -> bool:
+        """Idle past the server's keep-alive (uvicorn closes after 5 s): reusing it
+        would race the server's close, as real clients know not to."""
+        idle_for = time.monotonic() - self.last_used
+        return self.reader is None or self.reader.at_eof() or idle_for > KEEP_ALIVE_SECONDS
 
     def close(self) -> None:
         if self.writer is not None:
@@ -192,6 +201,8 @@ async def open_loop(target: Target, rate: float, seconds: float) -> Run:
     tasks = []
 
     async def fire(scheduled: float) -> None:
+        while idle and idle[-1].stale():
+            idle.pop().close()
         conn = idle.pop() if idle else Connection(target.host, target.port)
         await _one(conn, target, run, scheduled)
         if conn.writer is not None:
