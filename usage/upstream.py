@@ -397,6 +397,24 @@ class _RequestTemplate:
         )
 
 
+@functools.cache
+def _post_options_template(path: str) -> FinalRequestOptions:
+    return FinalRequestOptions.construct(
+        method="post", url=path, json_data=None, content=None, files=None
+    )
+
+
+def _post_options(path: str, body: dict[str, Any]) -> FinalRequestOptions:
+    """The options the SDK's `post(path, body=...)` builds, copied from one
+    built once per path: its `construct` deep-copied every field's default
+    on every call (~0.07 ms of CPU per upstream call). The copy is shallow,
+    so the two mutable defaults get fresh dicts of their own."""
+    template = _post_options_template(path)
+    return template.model_copy(
+        update={"json_data": body, "params": {}, "security": dict(template.security)}
+    )
+
+
 class Upstream:
     """A configured async client. Build it through `get_upstream()`."""
 
@@ -490,7 +508,7 @@ class Upstream:
         CPU per call on the hot path (bench/meter_overhead.py). Streams keep
         `create(stream=True)`."""
         try:
-            response = await self.client.post(path, body=body, cast_to=httpx2.Response)
+            response = await self.client.request(httpx2.Response, _post_options(path, body))
         except openai.OpenAIError as exc:
             status = getattr(exc, "status_code", None)
             if path == "/moderations" and status in (404, 405, 501):
