@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -34,66 +35,97 @@ def _on_thread_start() -> None:
 
 
 class _Pool:
-    """At most `size` threads taking jobs from one queue; an awaited job's
+    """At most `size` threads, each with its own job queue; an awaited job's
     result goes straight to its asyncio future with `call_soon_threadsafe`.
 
-    Why not `loop.run_in_executor` on a ThreadPoolExecutor: its hop wraps a
-    concurrent Future (a condition variable, an idle semaphore) and chains it to
-    the asyncio one. Measured on uvloop with a do-nothing job (`bench/db_hop.py`):
-    ~105 µs of wall time and ~100 µs of CPU per hop against ~35 and ~46 here, and
-    every metered call makes two (reserve, settle). Threads start as needed, as
-    the executor's do: one at c=1, so one connection, up to `size` under load."""
+    - The most recently idle thread takes the next job (a stack, not a shared
+      queue). With one shared queue, jobs rotated over every thread a burst had
+      started, so a quiet process touched up to `size` connections and
+      PostgreSQL backends in turn, each with cold caches: with 8 threads
+      against 3, +40 % of PostgreSQL CPU and +15 % of web CPU per call at c=1
+      (`bench/meter_overhead.py`, 3 interleaved rounds). Now a quiet process
+      uses one thread and one backend; load spreads over as many as it needs.
+    - Why not `loop.run_in_executor` on a ThreadPoolExecutor: its hop wraps a
+      concurrent Future (a condition variable, an idle semaphore) and chains it
+      to the asyncio one — ~100 µs of CPU per hop against ~60 here
+      (`bench/db_hop.py`, uvloop, a do-nothing job), two hops per metered call —
+      and its workers share one queue (above).
+    - Jobs beyond `size` wait in a backlog, taken in order by threads as they
+      finish."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = 0  # threads waiting for a job, less the jobs handed to them
+        self._idle: list[queue.SimpleQueue] = []  # idle threads' queues, last idle on top
+        self._backlog: deque[tuple] = deque()
         self._lock = threading.Lock()
+        self._stopping = False
         # As concurrent.futures does for its workers: at interpreter exit, the
         # statement a thread is running finishes (a settle commits), then it stops.
         threading._register_atexit(self.stop)
 
     def submit(self, job: tuple) -> None:
         with self._lock:
+            if self._stopping:
+                raise RuntimeError("the meter's DB pool is shut down")
             if self._idle:
-                self._idle -= 1
+                inbox = self._idle.pop()
             elif len(self._threads) < self._size:
-                thread = threading.Thread(target=self._work, name=f"meter-db_{len(self._threads)}")
+                inbox = queue.SimpleQueue()
+                name = f"meter-db_{len(self._threads)}"
+                thread = threading.Thread(target=self._work, args=(inbox,), name=name)
                 self._threads.append(thread)
                 thread.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        _on_thread_start()
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            fn, loop, future = job
-            # A job cancelled before it started isn't run (as an executor's).
-            if loop is None:
-                wanted = future.set_running_or_notify_cancel()
             else:
-                wanted = not future.cancelled()
-            if wanted:
-                try:
-                    result, error = fn(), None
-                except BaseException as failure:
-                    result, error = None, failure
-            # Idle again before the caller wakes and submits its next job.
-            with self._lock:
-                self._idle += 1
-            if wanted:
-                _deliver(future, result, error, loop)
+                self._backlog.append(job)
+                return
+        inbox.put(job)
+
+    def _work(self, inbox: queue.SimpleQueue) -> None:
+        _on_thread_start()
+        job = inbox.get()
+        while job is not None:
+            outcome = _run(job)
+            # The next job chosen, or idle again, before the caller wakes and submits.
+            job, idle = self._next_job(inbox)
+            if outcome is not None:
+                _deliver(*outcome)
+            if idle:
+                job = inbox.get()
+
+    def _next_job(self, inbox: queue.SimpleQueue) -> tuple[tuple | None, bool]:
+        """(the backlog's next job, False), or (None, True) with this thread on
+        top of the idle stack, or (None, False) when the pool is stopping."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft(), False
+            if self._stopping:
+                return None, False
+            self._idle.append(inbox)
+            return None, True
 
     def stop(self) -> None:
         with self._lock:
+            self._stopping = True
             threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(None)
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(None)
         for thread in threads:
             thread.join()
+
+
+def _run(job: tuple) -> tuple | None:
+    """(future, result, error, loop) of a job, or None for one cancelled
+    before it started (not run, as an executor's)."""
+    fn, loop, future = job
+    wanted = future.set_running_or_notify_cancel() if loop is None else not future.cancelled()
+    if not wanted:
+        return None
+    try:
+        return future, fn(), None, loop
+    except BaseException as failure:
+        return future, None, failure, loop
 
 
 def _deliver(

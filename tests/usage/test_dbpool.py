@@ -1,0 +1,133 @@
+"""The meter's DB thread pool (usage.dbpool._Pool): the last idle thread takes
+the next job, bursts spread over at most `size` threads, jobs beyond that wait
+in order, a job cancelled before it starts isn't run, errors reach the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from usage.dbpool import _Pool
+
+
+async def _hop(pool: _Pool, fn):
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    pool.submit((fn, loop, future))
+    return await future
+
+
+@pytest.fixture
+def pool():
+    pool = _Pool(3)
+    yield pool
+    pool.stop()
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+def test_a_quiet_caller_keeps_to_one_thread(pool):
+    async def run():
+        return [await _hop(pool, _thread_name) for _ in range(20)]
+
+    names = asyncio.run(run())
+    assert set(names) == {"meter-db_0"}
+
+
+def test_after_a_burst_the_last_idle_thread_takes_the_next_job(pool):
+    started = threading.Barrier(3)
+
+    def wait_for_all():
+        started.wait(timeout=5)
+        return _thread_name()
+
+    async def run():
+        burst = await asyncio.gather(*(_hop(pool, wait_for_all) for _ in range(3)))
+        await asyncio.sleep(0.05)  # all three idle again
+        after = [await _hop(pool, _thread_name) for _ in range(10)]
+        return burst, after
+
+    burst, after = asyncio.run(run())
+    assert sorted(burst) == ["meter-db_0", "meter-db_1", "meter-db_2"]
+    assert len(set(after)) == 1  # not rotated over the three
+
+
+def test_jobs_beyond_the_size_wait_and_run_in_order(pool):
+    gate = threading.Event()
+    order: list[int] = []
+
+    def blocked():
+        gate.wait(timeout=5)
+
+    def numbered(n):
+        return lambda: order.append(n)
+
+    async def run():
+        hold = [asyncio.ensure_future(_hop(pool, blocked)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(_hop(pool, numbered(n))) for n in range(5)]
+        await asyncio.sleep(0.05)
+        assert order == []  # every thread is busy
+        gate.set()
+        await asyncio.gather(*hold, *queued)
+
+    asyncio.run(run())
+    assert order == [0, 1, 2, 3, 4]
+    assert len(pool._threads) == 3
+
+
+def test_errors_reach_the_caller_and_the_thread_goes_on(pool):
+    def fail():
+        raise ValueError("boom")
+
+    async def run():
+        with pytest.raises(ValueError, match="boom"):
+            await _hop(pool, fail)
+        return await _hop(pool, _thread_name)
+
+    assert asyncio.run(run()) == "meter-db_0"
+
+
+def test_a_job_cancelled_before_it_starts_is_not_run():
+    pool = _Pool(1)
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def run():
+        first = asyncio.ensure_future(_hop(pool, lambda: gate.wait(timeout=5)))
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(_hop(pool, lambda: ran.append("second")))
+        await asyncio.sleep(0.02)
+        second.cancel()
+        gate.set()
+        await first
+        await asyncio.sleep(0.05)
+
+    asyncio.run(run())
+    pool.stop()
+    assert ran == []
+
+
+def test_stop_waits_for_the_running_job_then_refuses_more():
+    pool = _Pool(2)
+    done: list[bool] = []
+
+    def slow():
+        time.sleep(0.1)
+        done.append(True)
+
+    async def start():
+        loop = asyncio.get_running_loop()
+        pool.submit((slow, loop, loop.create_future()))
+        await asyncio.sleep(0.02)
+
+    asyncio.run(start())
+    pool.stop()
+    assert done == [True]
+    with pytest.raises(RuntimeError):
+        pool.submit((slow, None, None))
