@@ -31,6 +31,11 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local win = tonumber(ARGV[1])
 local cur_start = math.floor(now / win) * win
 local elapsed = (now - cur_start) / win
+local base = #KEYS * 2 + 4
+local fixes = base + tonumber(ARGV[base] or '0') + 1
+for j = 1, tonumber(ARGV[fixes] or '0') do
+  redis.call('INCRBY', ARGV[fixes + j * 2 - 1], tonumber(ARGV[fixes + j * 2]))
+end
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[i * 2])
   local cost = tonumber(ARGV[i * 2 + 1])
@@ -56,7 +61,6 @@ if touch and touch ~= '' then
   if redis.call('SET', touch, 1, 'NX', 'EX', tonumber(ARGV[#KEYS * 2 + 3])) then touched = 1 end
 end
 local reads = {}
-local base = #KEYS * 2 + 4
 for j = 1, tonumber(ARGV[base] or '0') do
   reads[j] = redis.call('GET', ARGV[base + j]) or ''
 end
@@ -133,12 +137,18 @@ async def hit(
     for limit in limits:
         args += [limit.limit, limit.cost]
     args += [touch or "", touch_seconds, len(read), *read]
+    batch = _take_adjustments()
+    fixes = [(name, delta) for name, delta in batch.deltas.items() if delta] if batch else []
+    args += [len(fixes), *(part for fix in fixes for part in fix)]
     keys = [x.redis_key for x in limits]
     try:
         index, value, *rest = await _run_script(client, keys, args)
     except redis_client.UNAVAILABLE:
-        redis_client.mark_down()
+        redis_client.mark_down()  # the corrections are lost: the estimates stay counted
         return _without_redis(limits)
+    finally:
+        if batch is not None and not batch.sent.done():
+            batch.sent.set_result(None)
     if int(index) == 0:
         touched = bool(rest and int(rest[0]))
         values = tuple(_text(v) for v in rest[1:])
@@ -162,9 +172,11 @@ def _refusal(refused: Limit, retry_after: int) -> RateLimited:
 
 async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> None:
     """Replace the token estimate counted by `hit` with the actual tokens.
-    Corrections arriving within `ADJUST_BATCH_SECONDS` go to Redis in one
-    pipeline (one round trip for many calls under load); until then the
-    estimate stays counted, which errs on the safe side."""
+    Corrections arriving within `ADJUST_BATCH_SECONDS` go to Redis together:
+    with this process's next `hit` (its script applies them before it checks
+    anything), or, if no call comes by then, in one pipeline of their own. A
+    busy process thus makes one Redis round trip per call, not two; until then
+    the estimate stays counted, which errs on the safe side."""
     token_limits = [x for x in limits if x.name.endswith("tpm")]
     if not window or delta == 0 or not token_limits:
         return
@@ -192,6 +204,23 @@ class _Adjustments:
     sent: asyncio.Future
     deltas: dict[str, int] = field(default_factory=dict)
     sender: asyncio.Task | None = None  # held so the task isn't collected mid-flight
+    taken: bool = False  # a `hit` carries them: the sender has nothing to send
+
+
+def _take_adjustments() -> _Adjustments | None:
+    """The corrections waiting in this loop's batch, for `hit` to carry; the
+    batch closes to newcomers and its sender stands down."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    batch = _adjusting.pop(loop, None)
+    if batch is None:
+        return None
+    batch.taken = True
+    if batch.sender is not None:
+        batch.sender.cancel()
+    return batch
 
 
 _adjusting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Adjustments] = (
@@ -205,6 +234,8 @@ async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments
         # Closed to newcomers first (also when cancelled at shutdown): a later
         # correction starts the next batch instead of joining a finished one.
         _adjusting.pop(loop, None)
+        if batch.taken:  # (a hit took them just as this woke)
+            return
         async with async_redis().pipeline(transaction=False) as pipe:
             for name, delta in batch.deltas.items():
                 if delta:
@@ -215,7 +246,8 @@ async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments
     finally:
         if _adjusting.get(loop) is batch:
             del _adjusting[loop]
-        batch.sent.set_result(None)
+        if not batch.taken:  # else the hit that carries them says when they're in
+            batch.sent.set_result(None)
 
 
 # --- Redis down: the documented policy (TOLLGATE_RATELIMIT_WITHOUT_REDIS) -------------

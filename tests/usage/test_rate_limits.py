@@ -130,3 +130,60 @@ def test_rpm_limit_is_shared_by_two_server_processes(two_servers, make_member, m
         refused = _post(url, secret)
         assert refused.status_code == 429
         assert refused.json()["error"]["details"]["limit"] == "key_rpm"
+
+
+def _tpm_count(window_key: str) -> int:
+    import redis
+
+    return int(redis.Redis.from_url(settings.REDIS_URL).get(window_key) or 0)
+
+
+def _workspace_tpm_limits(tokens: int):
+    from usage import ratelimit
+
+    workspace_id = int.from_bytes(os.urandom(3), "big") + 10**7  # no real workspace
+    limits = ratelimit.limits_for(
+        workspace_id=workspace_id, key=None, workspace_rpm=1000, workspace_tpm=10**6, tokens=tokens
+    )
+    return limits, next(x for x in limits if x.name == "workspace_tpm")
+
+
+def test_a_tpm_correction_rides_with_the_next_call(monkeypatch):
+    """The estimate counted by one call is corrected by the next call's script
+    (one Redis round trip per call), before its batch would have been sent."""
+    import asyncio
+
+    from usage import ratelimit
+
+    monkeypatch.setattr(ratelimit, "ADJUST_BATCH_SECONDS", 30)  # its own send: far off
+    limits, tpm = _workspace_tpm_limits(500)
+
+    async def two_calls():
+        first = await ratelimit.hit(limits)
+        correcting = asyncio.ensure_future(ratelimit.adjust_tokens(limits, first.window, -400))
+        await asyncio.sleep(0)  # the correction waits in this process's batch
+        second = await ratelimit.hit(limits)
+        counted = _tpm_count(f"{tpm.redis_key}:{first.window}")
+        await asyncio.wait_for(correcting, 1)  # done with the second call's script
+        return first.window, second.window, counted
+
+    first_window, second_window, counted = asyncio.run(two_calls())
+    if first_window != second_window:
+        pytest.skip("the minute turned between the two calls")
+    assert counted == 500 + 500 - 400
+
+
+def test_a_tpm_correction_with_no_next_call_goes_on_its_own():
+    import asyncio
+
+    from usage import ratelimit
+
+    limits, tpm = _workspace_tpm_limits(500)
+
+    async def one_call():
+        admitted = await ratelimit.hit(limits)
+        await ratelimit.adjust_tokens(limits, admitted.window, -380)  # sent after the batch wait
+        return admitted.window
+
+    window = asyncio.run(one_call())
+    assert _tpm_count(f"{tpm.redis_key}:{window}") == 120
