@@ -57,28 +57,46 @@ def test_after_a_burst_the_last_idle_thread_takes_the_next_job(pool):
     assert len(set(after)) == 1  # not rotated over the three
 
 
-def test_jobs_beyond_the_size_wait_and_run_in_order(pool):
+def test_jobs_beyond_the_size_wait(pool):
     gate = threading.Event()
-    order: list[int] = []
+    ran: list[int] = []
 
     def blocked():
         gate.wait(timeout=5)
 
     def numbered(n):
-        return lambda: order.append(n)
+        return lambda: ran.append(n)
 
     async def run():
         hold = [asyncio.ensure_future(_hop(pool, blocked)) for _ in range(3)]
         await asyncio.sleep(0.05)
         queued = [asyncio.ensure_future(_hop(pool, numbered(n))) for n in range(5)]
         await asyncio.sleep(0.05)
-        assert order == []  # every thread is busy
+        assert ran == []  # every thread is busy
         gate.set()
         await asyncio.gather(*hold, *queued)
 
     asyncio.run(run())
-    assert order == [0, 1, 2, 3, 4]
+    assert sorted(ran) == [0, 1, 2, 3, 4]
     assert len(pool._threads) == 3
+
+
+def test_waiting_jobs_are_taken_in_order():
+    pool = _Pool(1)
+    gate = threading.Event()
+    ran: list[int] = []
+
+    async def run():
+        hold = asyncio.ensure_future(_hop(pool, lambda: gate.wait(timeout=5)))
+        await asyncio.sleep(0.02)
+        queued = [asyncio.ensure_future(_hop(pool, lambda n=n: ran.append(n))) for n in range(5)]
+        await asyncio.sleep(0.02)
+        gate.set()
+        await asyncio.gather(hold, *queued)
+
+    asyncio.run(run())
+    pool.stop()
+    assert ran == [0, 1, 2, 3, 4]
 
 
 def test_errors_reach_the_caller_and_the_thread_goes_on(pool):
