@@ -81,21 +81,30 @@ def test_jobs_beyond_the_size_wait(pool):
     assert len(pool._threads) == 3
 
 
-def test_waiting_jobs_are_taken_in_order():
+def _behind_one_busy_thread(jobs: list, *, cancel: tuple[int, ...] = ()) -> None:
+    """Submit `jobs` to a one-thread pool while its thread is busy; cancel the
+    awaiting tasks of the `cancel` indices, then let the thread go on."""
     pool = _Pool(1)
     gate = threading.Event()
-    ran: list[int] = []
 
     async def run():
         hold = asyncio.ensure_future(_hop(pool, lambda: gate.wait(timeout=5)))
         await asyncio.sleep(0.02)
-        queued = [asyncio.ensure_future(_hop(pool, lambda n=n: ran.append(n))) for n in range(5)]
+        queued = [asyncio.ensure_future(_hop(pool, job)) for job in jobs]
         await asyncio.sleep(0.02)
+        for index in cancel:
+            queued[index].cancel()
         gate.set()
-        await asyncio.gather(hold, *queued)
+        await asyncio.gather(hold, *queued, return_exceptions=True)
+        await asyncio.sleep(0.05)
 
     asyncio.run(run())
     pool.stop()
+
+
+def test_waiting_jobs_are_taken_in_order():
+    ran: list[int] = []
+    _behind_one_busy_thread([lambda n=n: ran.append(n) for n in range(5)])
     assert ran == [0, 1, 2, 3, 4]
 
 
@@ -112,23 +121,10 @@ def test_errors_reach_the_caller_and_the_thread_goes_on(pool):
 
 
 def test_a_job_cancelled_before_it_starts_is_not_run():
-    pool = _Pool(1)
-    gate = threading.Event()
     ran: list[str] = []
-
-    async def run():
-        first = asyncio.ensure_future(_hop(pool, lambda: gate.wait(timeout=5)))
-        await asyncio.sleep(0.02)
-        second = asyncio.ensure_future(_hop(pool, lambda: ran.append("second")))
-        await asyncio.sleep(0.02)
-        second.cancel()
-        gate.set()
-        await first
-        await asyncio.sleep(0.05)
-
-    asyncio.run(run())
-    pool.stop()
-    assert ran == []
+    jobs = [lambda: ran.append("cancelled"), lambda: ran.append("kept")]
+    _behind_one_busy_thread(jobs, cancel=(0,))
+    assert ran == ["kept"]
 
 
 def test_stop_waits_for_the_running_job_then_refuses_more():
