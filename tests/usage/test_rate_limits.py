@@ -3,6 +3,7 @@ server process (two uvicorn processes on the same Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
 from tests.usage.helpers import TEXT, auth, summaries_url
+from usage import ratelimit
 from usage.models import UsageEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,14 +136,10 @@ def test_rpm_limit_is_shared_by_two_server_processes(two_servers, make_member, m
 
 
 def _tpm_count(window_key: str) -> int:
-    import redis
-
     return int(redis.Redis.from_url(settings.REDIS_URL).get(window_key) or 0)
 
 
 def _workspace_tpm_limits(tokens: int):
-    from usage import ratelimit
-
     workspace_id = int.from_bytes(os.urandom(3), "big") + 10**7  # no real workspace
     limits = ratelimit.limits_for(
         workspace_id=workspace_id, key=None, workspace_rpm=1000, workspace_tpm=10**6, tokens=tokens
@@ -151,10 +150,6 @@ def _workspace_tpm_limits(tokens: int):
 def test_a_tpm_correction_rides_with_the_next_call(monkeypatch):
     """The estimate counted by one call is corrected by the next call's script
     (one Redis round trip per call), before its batch would have been sent."""
-    import asyncio
-
-    from usage import ratelimit
-
     monkeypatch.setattr(ratelimit, "ADJUST_BATCH_SECONDS", 30)  # its own send: far off
     limits, tpm = _workspace_tpm_limits(500)
 
@@ -174,10 +169,6 @@ def test_a_tpm_correction_rides_with_the_next_call(monkeypatch):
 
 
 def test_a_tpm_correction_with_no_next_call_goes_on_its_own():
-    import asyncio
-
-    from usage import ratelimit
-
     limits, tpm = _workspace_tpm_limits(500)
 
     async def one_call():
