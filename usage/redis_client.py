@@ -20,9 +20,11 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+from redis.utils import HIREDIS_AVAILABLE
 
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -44,6 +46,26 @@ def _connection_options() -> dict:
     }
 
 
+class _HiredisPacking:
+    """redis.asyncio's connections pack each command in Python (~40 µs for
+    the rate-limit script's two dozen arguments, every metered call); its sync
+    connections use hiredis's packer (~8 µs) when hiredis is installed, as it is
+    here for parsing replies. This gives the async ones the same serializer."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args):
+        return self._packer.pack(*args)
+
+
+def _packing_in_c(connection_class: type) -> type:
+    """`connection_class` (plain, TLS or Unix socket, as the URL chose) with
+    hiredis's packer."""
+    if not HIREDIS_AVAILABLE:
+        return connection_class
+    return type(connection_class.__name__, (_HiredisPacking, connection_class), {})
+
+
 def async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
@@ -57,6 +79,7 @@ def async_redis() -> aioredis.Redis:
             retry=AsyncRetry(ExponentialBackoff(cap=0.8, base=0.05), RETRIES),
             **_connection_options(),
         )
+        pool.connection_class = _packing_in_c(pool.connection_class)
         client = aioredis.Redis(connection_pool=pool)
         with _lock:
             _async_clients[loop] = client
