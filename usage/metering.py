@@ -13,9 +13,11 @@ flagged for review."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +68,8 @@ logger = logging.getLogger(__name__)
 _in_flight: set[asyncio.Task] = set()
 # False once the process is shutting down: new calls get 503, calls in flight finish.
 _accepting = True
+# Per event loop: (size, the gate of the calls in their admission steps).
+_admission_gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,27 @@ def _prepare(
         response_format, model
     )
     return call
+
+
+def _admission() -> contextlib.AbstractAsyncContextManager:
+    """The turn of a call to run its admission steps (`_admit`), at most
+    `TOLLGATE_METER_ADMITTING` at once per process, in arrival order.
+
+    Why: the event loop runs ready steps first come, first served. A burst of
+    500 calls would otherwise advance in lockstep: every call's rate-limit
+    trip, then every call's reservation, and only then the upstream calls,
+    nearly all at the end. Their answers would come back bunched and queue
+    for the settle. Admitted a few dozen at a time, the first calls reach the
+    upstream at once and the answers come back spread out, to be settled as
+    they arrive. The answers and settles themselves never wait for a turn."""
+    size = settings.TOLLGATE_METER_ADMITTING
+    if not size:
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()
+    kept = _admission_gates.get(loop)
+    if kept is None or kept[0] != size:
+        kept = _admission_gates[loop] = (size, asyncio.Semaphore(size))
+    return kept[1]
 
 
 async def _admit(call: _Call) -> None:
@@ -531,7 +556,8 @@ def _as_api_error(error: BaseException) -> ApiError:
 
 
 async def _run_complete(call: _Call) -> Completion:
-    await _admit(call)
+    async with _admission():
+        await _admit(call)
     try:
         # The meter's deadline per call: a claim or reservation older than it
         # belongs to a call that can no longer run (see usage.idempotency).
@@ -600,7 +626,8 @@ _END = object()
 async def _pump(call: _Call, queue: asyncio.Queue) -> None:
     """Runs the streamed call to its end whatever the consumer does."""
     try:
-        await _admit(call)
+        async with _admission():
+            await _admit(call)
     except BaseException as error:
         queue.put_nowait(_as_api_error(error))
         return

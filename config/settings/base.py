@@ -277,6 +277,10 @@ TOLLGATE_DEFAULT_RPM = env.int("TOLLGATE_DEFAULT_RPM", default=600)
 TOLLGATE_DEFAULT_TPM = env.int("TOLLGATE_DEFAULT_TPM", default=2_000_000)
 # (meter settings continue here)
 TOLLGATE_METER_DB_THREADS = env.int("TOLLGATE_METER_DB_THREADS", default=8)  # hot-path DB pool
+# Calls admitted at once per process (rate limit, screen, reserve: the steps
+# before the upstream call); the rest wait their turn in arrival order. 0 = no
+# limit. See usage.metering._admission.
+TOLLGATE_METER_ADMITTING = env.int("TOLLGATE_METER_ADMITTING", default=32)
 TOLLGATE_KEY_CACHE_SECONDS = env.int("TOLLGATE_KEY_CACHE_SECONDS", default=60)
 TOLLGATE_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often
 TOLLGATE_RATECARD_CACHE_SECONDS = env.int("TOLLGATE_RATECARD_CACHE_SECONDS", default=30)

@@ -4,13 +4,16 @@ real ASGI app on PostgreSQL — tokens used never pass the cap, no 500s."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import httpx
 import pytest
 from django.db.models import Sum
+from django.test import override_settings
 
 from tests.usage.helpers import TEXT, auth, run_async, summaries_url
+from usage.metering import _admission
 from usage.models import Reservation, UsageCounter, UsageEvent
 
 pytestmark = pytest.mark.slow
@@ -67,3 +70,52 @@ def test_parallel_calls_stop_at_the_workspace_quota(
     )
     counter = UsageCounter.objects.get(scope="workspace", scope_id=member.workspace_id)
     assert counter.used <= 2_000 and counter.reserved == 0
+
+
+def test_admission_turns_cover_the_steps_before_the_upstream_call_only(
+    metered, fake_upstream, settings, make_member, make_key
+):
+    """One call at a time in its admission steps (rate limit, screen, reserve);
+    the upstream calls themselves still all run at once, and each settles."""
+    settings.TOLLGATE_METER_ADMITTING = 1
+    fake_upstream.set_latency(500)
+    fake_upstream.state.peak_in_flight = 0
+    _key, secret = make_key(make_member())
+
+    started = time.monotonic()
+    responses = run_async(_fire(metered, auth(secret), 12))
+    elapsed = time.monotonic() - started
+
+    assert [r.status_code for r in responses] == [201] * 12
+    assert fake_upstream.state.peak_in_flight == 12
+    assert elapsed < 12 * 0.5 / 2  # far from twelve calls one after the other
+    assert UsageEvent.objects.filter(status="ok").count() == 12
+    assert not Reservation.objects.exists()
+
+
+def _turns(size: int) -> tuple[int, list[int]]:
+    """(most calls in their admission steps at once, the order they got in)
+    for 8 calls arriving together."""
+
+    async def turns():
+        inside, most, order = 0, 0, []
+
+        async def call(n):
+            nonlocal inside, most
+            async with _admission():
+                inside += 1
+                most = max(most, inside)
+                order.append(n)
+                await asyncio.sleep(0.01 * (8 - n))  # the first ones take longest
+                inside -= 1
+
+        await asyncio.gather(*(call(n) for n in range(8)))
+        return most, order
+
+    with override_settings(TOLLGATE_METER_ADMITTING=size):
+        return asyncio.run(turns())
+
+
+def test_admission_turns_go_in_arrival_order():
+    assert _turns(3) == (3, list(range(8)))
+    assert _turns(0)[0] == 8  # 0: no limit
