@@ -102,11 +102,16 @@ class State:
     calls: Counter = field(default_factory=Counter)
     in_flight: int = 0  # chat calls being answered right now
     peak_in_flight: int = 0
+    # When the first and the last chat call since the reset arrived
+    # (time.monotonic, the machine's clock: benchmarks compare it with theirs).
+    first_chat_at: float | None = None
+    last_chat_at: float | None = None
     org: OrgBilling = field(default_factory=OrgBilling)  # what was served, for the usage API
     served: list[dict] = field(default_factory=list)  # chat calls answered (see module doc)
 
     def reset(self) -> None:
         self.peak_in_flight = self.in_flight
+        self.first_chat_at = self.last_chat_at = None
         self.latency_ms = self.default_latency_ms
         self.faults.clear()
         self.last_request = None
@@ -421,6 +426,9 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         state.in_flight += 1
         state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        state.last_chat_at = time.monotonic()
+        if state.first_chat_at is None:
+            state.first_chat_at = state.last_chat_at
         try:
             return await answer_chat(request)
         finally:
@@ -691,6 +699,8 @@ def create_app(*, latency_ms: int = 0) -> Starlette:
                 "queued_faults": len(state.faults),
                 "in_flight": state.in_flight,
                 "peak_in_flight": state.peak_in_flight,
+                "first_chat_at": state.first_chat_at,
+                "last_chat_at": state.last_chat_at,
             }
         )
 
