@@ -85,13 +85,34 @@ class _Pool:
         _on_thread_start()
         job = inbox.get()
         while job is not None:
-            outcome = _run(job)
-            # The next job chosen, or idle again, before the caller wakes and submits.
+            mates = self._take_mates(job)
+            outcomes = _run_together([job, *mates]) if mates else [_run(job)]
+            # The next job chosen, or idle again, before the callers wake and submit.
             job, idle = self._next_job(inbox)
-            if outcome is not None:
-                _deliver(*outcome)
+            for outcome in outcomes:
+                if outcome is not None:
+                    _deliver(*outcome)
             if idle:
                 job = inbox.get()
+
+    def _take_mates(self, job: tuple) -> list[tuple]:
+        """The backlog's jobs that may run in one call with `job` (the same
+        `together` function), in order, up to `MAX_TOGETHER` in all."""
+        together = job[3]
+        if together is None or not self._backlog:
+            return []
+        mates: list[tuple] = []
+        with self._lock:
+            kept: deque[tuple] = deque()
+            for other in self._backlog:
+                same = other[3] is not None and other[3][0] is together[0]
+                if same and len(mates) < MAX_TOGETHER - 1:
+                    mates.append(other)
+                else:
+                    kept.append(other)
+            if mates:
+                self._backlog = kept
+        return mates
 
     def _next_job(self, inbox: queue.SimpleQueue) -> tuple[tuple | None, bool]:
         """(the backlog's next job, False), or (None, True) with this thread on
@@ -115,17 +136,40 @@ class _Pool:
             thread.join()
 
 
-def _run(job: tuple) -> tuple | None:
-    """(future, result, error, loop) of a job, or None for one cancelled
-    before it started (not run, as an executor's)."""
-    fn, loop, future = job
-    wanted = future.set_running_or_notify_cancel() if loop is None else not future.cancelled()
-    if not wanted:
-        return None
+def _wanted(job: tuple) -> bool:
+    """False for a job cancelled before it started (not run, as an executor's)."""
+    _fn, loop, future, _together = job
+    return future.set_running_or_notify_cancel() if loop is None else not future.cancelled()
+
+
+def _execute(job: tuple) -> tuple:
+    fn, loop, future, _together = job
     try:
         return future, fn(), None, loop
     except BaseException as failure:
         return future, None, failure, loop
+
+
+def _run(job: tuple) -> tuple | None:
+    """(future, result, error, loop) of a job, or None if it was cancelled."""
+    return _execute(job) if _wanted(job) else None
+
+
+def _run_together(jobs: list[tuple]) -> list[tuple | None]:
+    """Jobs of one `together` function in ONE call of it; if that call
+    raises, each job runs on its own, as if it had never met the others."""
+    live = [job for job in jobs if _wanted(job)]
+    if len(live) < 2:
+        return [_execute(job) for job in live]
+    together = live[0][3][0]
+    try:
+        results = _call(together, ([job[3][1] for job in live],), {})
+    except BaseException:
+        return [_execute(job) for job in live]
+    return [
+        (future, result, None, loop)
+        for (_fn, loop, future, _t), result in zip(live, results, strict=True)
+    ]
 
 
 def _deliver(
@@ -182,7 +226,28 @@ async def run_db[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    _pool_instance().submit((lambda: _call(fn, args, kwargs), loop, future))
+    _pool_instance().submit((lambda: _call(fn, args, kwargs), loop, future, None))
+    return await future
+
+
+# Most calls one `run_db_together` job runs with.
+MAX_TOGETHER = 16
+
+
+async def run_db_together[T](
+    together: Callable[[list[dict]], list[T]], fn: Callable[..., T], /, **kwargs: Any
+) -> T:
+    """As `run_db(fn, **kwargs)`; but when every DB thread is busy and other
+    calls of the same `together` wait in the backlog, one thread may take them
+    all: `together([kwargs, ...])` returns their results in order. If it
+    raises, each call runs on its own (`fn`), so a call's outcome never
+    depends on the others'. A quiet pool runs `fn` alone, without waiting."""
+    if not settings.TOLLGATE_METER_DB_THREADS:
+        return await sync_to_async(fn, thread_sensitive=True)(**kwargs)
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    job = (lambda: _call(fn, (), kwargs), loop, future, (together, kwargs))
+    _pool_instance().submit(job)
     return await future
 
 
@@ -199,7 +264,7 @@ def run_db_sync[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     if in_place:
         return fn(*args, **kwargs)
     future: Future = Future()
-    _pool_instance().submit((lambda: _call(fn, args, kwargs), None, future))
+    _pool_instance().submit((lambda: _call(fn, args, kwargs), None, future, None))
     return future.result()
 
 

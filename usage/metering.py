@@ -40,7 +40,7 @@ from config.errors import (
 )
 from config.textguard import scrub
 from usage import apikeys, journal, moderation, ratelimit, redis_client
-from usage.dbpool import run_db
+from usage.dbpool import run_db, run_db_together
 from usage.limits import (
     WorkspaceLimits,
     cached_limits,
@@ -58,6 +58,7 @@ from usage.reservations import (
     no_hold,
     reserve,
     settle,
+    settle_together,
 )
 from usage.tokens import count_message_tokens, count_response_format_tokens, count_tokens
 from usage.upstream import TokenUsage, get_upstream
@@ -417,15 +418,12 @@ async def _settle(
     """`settle` on the meter's DB threads; if PostgreSQL can't be reached, the
     settle goes to the durable journal (replayed exactly once, by request id)
     and the caller gets 503 service_unavailable — the usage is not lost."""
+    item = {"hold": call.hold, "event": event, "moderation": call.screen_log}
     try:
-        return await run_db(
-            settle,
-            hold=call.hold,
-            event=event,
-            moderation=call.screen_log,
-            on_recorded=on_recorded,
-            touch_key_id=touch_key_id,
-        )
+        if touch_key_id is not None:
+            return await run_db(settle, **item, on_recorded=on_recorded, touch_key_id=touch_key_id)
+        # Settles waiting at once (a burst's answers) may share one transaction.
+        return await run_db_together(settle_together, settle, **item, on_recorded=on_recorded)
     except IntegrityError:
         # Recorded already: by the recovery task (a call that outlived the stale
         # cutoff) or by a retried commit whose first answer was lost. Never twice.

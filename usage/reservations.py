@@ -397,22 +397,79 @@ def settle(
     with transaction.atomic():
         if touch_key_id is not None:
             ApiKey.objects.filter(pk=touch_key_id).update(last_used_at=event.created_at)
-        # The feature's own rows (its stored result) wait for the statement
-        # below; what else its hook writes is written now, in this transaction.
-        with deferred() as feature_rows:
-            record = on_recorded(event) if on_recorded is not None else None
-        # Then ONE statement: the rows every request of the workspace shares
-        # (see _SETTLE_CTES), the ledger event, its moderation log and the
-        # feature's rows. When this block opened the transaction, its COMMIT
-        # travels with the statement, so the counter rows are locked for the
-        # server's execution only. A reservation already released by the
-        # stale-reservation task holds nothing: the statement then only adds
-        # the used tokens.
-        records = [event, *([moderation] if moderation is not None else []), *feature_rows]
-        used_after = _record_and_settle(hold, event, records, commit=in_outermost_block())
+        # When this block opened the transaction, its COMMIT travels with the
+        # settle statement, so the counter rows are locked for the server's
+        # execution only.
+        record, used_after = _record(hold, event, moderation, on_recorded, in_outermost_block())
     if event.total_tokens:
         _after_settle(event, hold.limits, used_after)
     return record
+
+
+def settle_together(items: list[dict]) -> list[Any]:
+    """Several `settle`s (each item its keyword arguments, none touching its
+    key) in ONE transaction: one lock of the shared rows, one commit. What a
+    burst of answers for one workspace needs: each settle holds the
+    workspace's counter row through its commit, so one at a time they queue
+    on it; together they pass it once. `usage.dbpool.run_db_together` calls
+    this for settles that wait at once; if it raises, nothing is kept and each
+    item is settled on its own.
+
+    Locks: every counter row of the batch first, in id order (as each single
+    statement takes its own); then the items in the order of their rollup
+    rows, so two batches can't wait on each other."""
+    if any(item.get("touch_key_id") is not None for item in items):
+        raise ValueError("settle_together is for settles that don't touch their key")
+    counter_ids = sorted({pk for item in items for pk in item["hold"].counter_ids})
+    ordered = sorted(range(len(items)), key=lambda i: _rollup_key(items[i]["event"]))
+    recorded: dict[int, tuple[Any, int | None]] = {}
+    with transaction.atomic():
+        if counter_ids:
+            prepared(_LOCK_COUNTERS_SQL, {"ids": counter_ids})
+        for i in ordered:
+            item = items[i]
+            recorded[i] = _record(
+                item["hold"], item["event"], item.get("moderation"), item.get("on_recorded"), False
+            )
+    for i, item in enumerate(items):
+        if item["event"].total_tokens:
+            _after_settle(item["event"], item["hold"].limits, recorded[i][1])
+    return [recorded[i][0] for i in range(len(items))]
+
+
+_LOCK_COUNTERS_SQL = f"SELECT id FROM {COUNTERS} WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"  # noqa: S608
+
+
+def _rollup_key(event: UsageEvent) -> tuple:
+    return (
+        event.workspace_id,
+        event.created_at.date(),
+        event.feature,
+        event.model,
+        event.user_id or 0,
+        event.api_key_id or 0,
+    )
+
+
+def _record(
+    hold: Hold,
+    event: UsageEvent,
+    moderation: ModerationLog | None,
+    on_recorded: Callable[[UsageEvent], Any] | None,
+    commit: bool,
+) -> tuple[Any, int | None]:
+    """Inside the settle's transaction: the feature's hook, then ONE statement.
+    Returns (what the hook returned, the workspace's `used` after it)."""
+    # The feature's own rows (its stored result) wait for the statement
+    # below; what else its hook writes is written now, in this transaction.
+    with deferred() as feature_rows:
+        record = on_recorded(event) if on_recorded is not None else None
+    # Then ONE statement: the rows every request of the workspace shares
+    # (see _SETTLE_CTES), the ledger event, its moderation log and the
+    # feature's rows. A reservation already released by the stale-reservation
+    # task holds nothing: the statement then only adds the used tokens.
+    records = [event, *([moderation] if moderation is not None else []), *feature_rows]
+    return record, _record_and_settle(hold, event, records, commit=commit)
 
 
 def _after_settle(

@@ -13,10 +13,10 @@ import pytest
 from usage.dbpool import _Pool
 
 
-async def _hop(pool: _Pool, fn):
+async def _hop(pool: _Pool, fn, together=None):
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    pool.submit((fn, loop, future))
+    pool.submit((fn, loop, future, together))
     return await future
 
 
@@ -81,25 +81,32 @@ def test_jobs_beyond_the_size_wait(pool):
     assert len(pool._threads) == 3
 
 
-def _behind_one_busy_thread(jobs: list, *, cancel: tuple[int, ...] = ()) -> None:
+def _behind_one_busy_thread(jobs: list, *, cancel: tuple[int, ...] = (), together=None) -> list:
     """Submit `jobs` to a one-thread pool while its thread is busy; cancel the
-    awaiting tasks of the `cancel` indices, then let the thread go on."""
+    awaiting tasks of the `cancel` indices, then let the thread go on. With
+    `together`, job n may run with the others as `together([n, ...])`.
+    Returns what each job's caller got."""
     pool = _Pool(1)
     gate = threading.Event()
 
     async def run():
         hold = asyncio.ensure_future(_hop(pool, lambda: gate.wait(timeout=5)))
         await asyncio.sleep(0.02)
-        queued = [asyncio.ensure_future(_hop(pool, job)) for job in jobs]
+        queued = [
+            asyncio.ensure_future(_hop(pool, job, (together, n) if together else None))
+            for n, job in enumerate(jobs)
+        ]
         await asyncio.sleep(0.02)
         for index in cancel:
             queued[index].cancel()
         gate.set()
-        await asyncio.gather(hold, *queued, return_exceptions=True)
+        results = await asyncio.gather(hold, *queued, return_exceptions=True)
         await asyncio.sleep(0.05)
+        return results[1:]
 
-    asyncio.run(run())
+    results = asyncio.run(run())
     pool.stop()
+    return results
 
 
 def test_waiting_jobs_are_taken_in_order():
@@ -137,11 +144,48 @@ def test_stop_waits_for_the_running_job_then_refuses_more():
 
     async def start():
         loop = asyncio.get_running_loop()
-        pool.submit((slow, loop, loop.create_future()))
+        pool.submit((slow, loop, loop.create_future(), None))
         await asyncio.sleep(0.02)
 
     asyncio.run(start())
     pool.stop()
     assert done == [True]
     with pytest.raises(RuntimeError):
-        pool.submit((slow, None, None))
+        pool.submit((slow, None, None, None))
+
+
+def test_waiting_jobs_of_one_together_function_run_in_one_call():
+    calls: list[list[int]] = []
+
+    def together(items):
+        calls.append(items)
+        return [f"together {n}" for n in items]
+
+    alone = [lambda n=n: f"alone {n}" for n in range(5)]
+    results = _behind_one_busy_thread(alone, together=together)
+    assert calls == [[0, 1, 2, 3, 4]]
+    assert results == [f"together {n}" for n in range(5)]
+
+
+def test_when_the_together_call_fails_each_job_runs_on_its_own():
+    def together(items):
+        raise ValueError("one of them is bad")
+
+    def alone(n):
+        if n == 2:
+            raise KeyError(n)
+        return n
+
+    results = _behind_one_busy_thread([lambda n=n: alone(n) for n in range(4)], together=together)
+    assert results[:2] == [0, 1] and results[3] == 3
+    assert isinstance(results[2], KeyError)  # only its own caller sees its error
+
+
+def test_a_quiet_pool_runs_a_together_job_alone(pool):
+    def together(items):
+        raise AssertionError("not for a lone job")
+
+    async def run():
+        return [await _hop(pool, lambda n=n: n, (together, n)) for n in range(3)]
+
+    assert asyncio.run(run()) == [0, 1, 2]

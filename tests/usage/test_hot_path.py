@@ -10,7 +10,9 @@ import pytest
 from django.db.backends.signals import connection_created
 from psycopg.pq import TransactionStatus
 
-from tests.usage.helpers import TEXT, auth, summaries_url
+from ai_features.models import Summary
+from tests.usage.helpers import TEXT, auth, run_async, summaries_url
+from usage.models import Reservation, UsageCounter, UsageEvent, UsageRollup
 
 EXPECTED = [
     # (no limits lookup: the workspace's limits are cached per process and checked
@@ -75,3 +77,60 @@ def test_a_warm_metered_call_runs_a_fixed_set_of_queries(
     # The settle statement committed with itself: the counter rows it locked
     # were free by the time its result came back.
     assert after_settle == TransactionStatus.IDLE
+
+
+def test_settles_that_wait_at_once_share_one_transaction(
+    metered, fake_upstream, settings, make_member, make_key
+):
+    """A burst's answers for one workspace: with every DB thread busy, the
+    waiting settles run together (one lock of the counter rows, one commit);
+    each call is still charged once, exactly."""
+    from usage import dbpool
+
+    settings.TOLLGATE_METER_DB_THREADS = 1  # a backlog at once
+    dbpool.shutdown()
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(" ".join(sql.split()))
+        return execute(sql, params, many, context)
+
+    def hook(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("meter-db"):
+            connection.execute_wrappers.append(record)
+
+    connection_created.connect(hook)
+    try:
+        fake_upstream.set_latency(300)  # the twelve answers arrive together
+        member = make_member()
+        key, secret = make_key(member)
+        responses = run_async(_burst(metered, auth(secret), 12))
+    finally:
+        connection_created.disconnect(hook)
+        dbpool.shutdown()
+
+    assert [r.status_code for r in responses] == [201] * 12
+    assert any(s.startswith("SELECT id FROM usage_usagecounter WHERE id = ANY") for s in seen)
+    settles = [s for s in seen if s.startswith("WITH released")]
+    assert len(settles) == 12  # one statement per call, fewer transactions
+    events = UsageEvent.objects.filter(api_key=key)
+    assert events.count() == 12 == len({e.request_id for e in events})
+    used = sum(e.total_tokens for e in events)
+    for counter in UsageCounter.objects.filter(workspace=member.workspace):
+        assert counter.reserved == 0 and counter.used == used
+    assert not Reservation.objects.exists()
+    (rollup,) = UsageRollup.objects.filter(api_key_id=key.pk)
+    assert rollup.requests == 12 and rollup.total_tokens == used
+    assert Summary.objects.filter(workspace=member.workspace).count() == 12
+
+
+async def _burst(base: str, headers: dict, n: int):
+    import asyncio
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=n)) as client:
+        return await asyncio.gather(
+            *(
+                client.post(summaries_url(base), json={"text": TEXT}, headers=headers)
+                for _ in range(n)
+            )
+        )
