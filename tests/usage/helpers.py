@@ -19,3 +19,45 @@ def run_async(coro):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def a_sent_call(*, workspace, owner, counter, request_id: str, used: int) -> dict:
+    """A call sent upstream with 500 tokens reserved on `counter` (its
+    Reservation row written) that used `used` tokens: the keyword arguments of
+    its settle (`hold`, `event`)."""
+    from decimal import Decimal
+
+    from config import clock
+    from usage.models import Reservation, UsageEvent
+    from usage.money import Prices
+    from usage.reservations import Hold
+
+    prices = Prices("gpt-4o-mini", Decimal("0.15"), Decimal("0.075"), Decimal("0.60"))
+    Reservation.objects.create(
+        request_id=request_id,
+        workspace=workspace,
+        tokens=500,
+        counter_ids=[counter.pk],
+        sent=True,
+        user_id=owner.pk,
+        feature="summarize",
+        model="gpt-4o-mini",
+        input_tokens=200,
+    )
+    event = UsageEvent(
+        workspace_id=workspace.pk,
+        user_id=owner.pk,
+        feature="summarize",
+        model="gpt-4o-mini",
+        input_tokens=used - 40,
+        output_tokens=40,
+        total_tokens=used,
+        reserved_tokens=500,
+        input_price=prices.input_per_million,
+        cached_input_price=prices.cached_input_per_million,
+        output_price=prices.output_per_million,
+        cost=Decimal("0.000051"),
+        request_id=request_id,
+        created_at=clock.now(),
+    )
+    return {"hold": Hold(request_id, 500, (counter.pk,), prices, None), "event": event}

@@ -6,11 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from config import clock
+from tests.usage.helpers import a_sent_call
 from usage import journal
 from usage.idempotency import _claim, takeover_after
 from usage.models import IdempotencyRecord, Reservation, UsageCounter, UsageEvent
-from usage.money import Prices
-from usage.reservations import Hold
 from usage.tasks import release_stale_reservations
 
 
@@ -23,36 +22,10 @@ def _journaled_settle(workspace, owner, settings, tmp_path) -> UsageCounter:
         period_start=clock.now(),
         reserved=500,
     )
-    Reservation.objects.create(
-        request_id="req_journaled",
-        workspace=workspace,
-        tokens=500,
-        counter_ids=[counter.pk],
-        sent=True,
-        user_id=owner.pk,
-        feature="summarize",
-        model="gpt-4o-mini",
-        input_tokens=200,
+    call = a_sent_call(
+        workspace=workspace, owner=owner, counter=counter, request_id="req_journaled", used=220
     )
-    prices = Prices("gpt-4o-mini", Decimal("0.15"), Decimal("0.075"), Decimal("0.60"))
-    event = UsageEvent(
-        workspace_id=workspace.pk,
-        user_id=owner.pk,
-        feature="summarize",
-        model="gpt-4o-mini",
-        input_tokens=180,
-        output_tokens=40,
-        total_tokens=220,
-        reserved_tokens=500,
-        input_price=prices.input_per_million,
-        cached_input_price=prices.cached_input_per_million,
-        output_price=prices.output_per_million,
-        cost=Decimal("0.000051"),
-        request_id="req_journaled",
-        created_at=clock.now(),
-    )
-    hold = Hold("req_journaled", 500, (counter.pk,), prices, None)
-    journal.write(journal.entry_for(hold=hold, event=event, moderation=None, touch_key_id=None))
+    journal.write(journal.entry_for(**call, moderation=None, touch_key_id=None))
     return counter
 
 

@@ -4,17 +4,13 @@ total stored on each event, and a batch that fails keeps nothing."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.db import IntegrityError
 
 from config import clock
+from tests.usage.helpers import a_sent_call
 from usage.models import Reservation, UsageCounter, UsageEvent, UsageRollup
-from usage.money import Prices
-from usage.reservations import Hold, settle, settle_together
-
-PRICES = Prices("gpt-4o-mini", Decimal("0.15"), Decimal("0.075"), Decimal("0.60"))
+from usage.reservations import settle, settle_together
 
 
 def _counter(workspace) -> UsageCounter:
@@ -28,36 +24,10 @@ def _counter(workspace) -> UsageCounter:
 
 
 def _item(workspace, owner, counter, n: int, used: int) -> dict:
-    request_id = f"req_together_{n}"
-    Reservation.objects.create(
-        request_id=request_id,
-        workspace=workspace,
-        tokens=500,
-        counter_ids=[counter.pk],
-        sent=True,
-        user_id=owner.pk,
-        feature="summarize",
-        model="gpt-4o-mini",
-        input_tokens=200,
+    call = a_sent_call(
+        workspace=workspace, owner=owner, counter=counter, request_id=f"req_together_{n}", used=used
     )
-    event = UsageEvent(
-        workspace_id=workspace.pk,
-        user_id=owner.pk,
-        feature="summarize",
-        model="gpt-4o-mini",
-        input_tokens=used - 40,
-        output_tokens=40,
-        total_tokens=used,
-        reserved_tokens=500,
-        input_price=PRICES.input_per_million,
-        cached_input_price=PRICES.cached_input_per_million,
-        output_price=PRICES.output_per_million,
-        cost=Decimal("0.000051"),
-        request_id=request_id,
-        created_at=clock.now(),
-    )
-    hold = Hold(request_id, 500, (counter.pk,), PRICES, None)
-    return {"hold": hold, "event": event, "on_recorded": lambda e, n=n: f"stored {n}"}
+    return {**call, "on_recorded": lambda e, n=n: f"stored {n}"}
 
 
 def test_each_call_is_charged_as_alone(db, workspace, owner):
