@@ -58,6 +58,7 @@ class _HiredisPacking:
         return self._packer.pack(*args)
 
 
+@cache
 def _packing_in_c(connection_class: type) -> type:
     """`connection_class` (plain, TLS or Unix socket, as the URL chose) with
     hiredis's packer."""

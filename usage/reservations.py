@@ -400,7 +400,9 @@ def settle(
         # When this block opened the transaction, its COMMIT travels with the
         # settle statement, so the counter rows are locked for the server's
         # execution only.
-        record, used_after = _record(hold, event, moderation, on_recorded, in_outermost_block())
+        record, used_after = _record(
+            hold, event, moderation, on_recorded, commit=in_outermost_block()
+        )
     if event.total_tokens:
         _after_settle(event, hold.limits, used_after)
     return record
@@ -429,7 +431,11 @@ def settle_together(items: list[dict]) -> list[Any]:
         for i in ordered:
             item = items[i]
             recorded[i] = _record(
-                item["hold"], item["event"], item.get("moderation"), item.get("on_recorded"), False
+                item["hold"],
+                item["event"],
+                item.get("moderation"),
+                item.get("on_recorded"),
+                commit=False,  # the batch commits once, at the end of the block
             )
     for i, item in enumerate(items):
         if item["event"].total_tokens:
@@ -456,6 +462,7 @@ def _record(
     event: UsageEvent,
     moderation: ModerationLog | None,
     on_recorded: Callable[[UsageEvent], Any] | None,
+    *,
     commit: bool,
 ) -> tuple[Any, int | None]:
     """Inside the settle's transaction: the feature's hook, then ONE statement.
