@@ -1,5 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import httpx
+
+from config import clock
+from usage.models import Reservation, UsageEvent
+from usage.money import Prices
+from usage.reservations import Hold
+
 TEXT = "Summarize me: the meter reserves tokens before every upstream call."
 
 
@@ -14,9 +25,6 @@ def summaries_url(base: str) -> str:
 def run_async(coro):
     """asyncio.run in a fresh thread: the sync Playwright API may already run
     an event loop in the test thread."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
 
@@ -25,13 +33,6 @@ def a_sent_call(*, workspace, owner, counter, request_id: str, used: int) -> dic
     """A call sent upstream with 500 tokens reserved on `counter` (its
     Reservation row written) that used `used` tokens: the keyword arguments of
     its settle (`hold`, `event`)."""
-    from decimal import Decimal
-
-    from config import clock
-    from usage.models import Reservation, UsageEvent
-    from usage.money import Prices
-    from usage.reservations import Hold
-
     prices = Prices("gpt-4o-mini", Decimal("0.15"), Decimal("0.075"), Decimal("0.60"))
     Reservation.objects.create(
         request_id=request_id,
@@ -61,3 +62,17 @@ def a_sent_call(*, workspace, owner, counter, request_id: str, used: int) -> dic
         created_at=clock.now(),
     )
     return {"hold": Hold(request_id, 500, (counter.pk,), prices, None), "event": event}
+
+
+async def fire_parallel(base: str, headers: dict, n: int) -> list[httpx.Response]:
+    """`n` summary calls at once, each on its own connection."""
+    limits = httpx.Limits(max_connections=n)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        return await asyncio.gather(
+            *[
+                client.post(
+                    summaries_url(base), json={"text": TEXT, "length": "short"}, headers=headers
+                )
+                for _ in range(n)
+            ]
+        )

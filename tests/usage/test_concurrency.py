@@ -7,29 +7,15 @@ import asyncio
 import time
 from collections import Counter
 
-import httpx
 import pytest
 from django.db.models import Sum
 from django.test import override_settings
 
-from tests.usage.helpers import TEXT, auth, run_async, summaries_url
+from tests.usage.helpers import auth, fire_parallel, run_async
 from usage.metering import _admission
 from usage.models import Reservation, UsageCounter, UsageEvent
 
 pytestmark = pytest.mark.slow
-
-
-async def _fire(base: str, headers: dict, n: int) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=n)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        return await asyncio.gather(
-            *[
-                client.post(
-                    summaries_url(base), json={"text": TEXT, "length": "short"}, headers=headers
-                )
-                for _ in range(n)
-            ]
-        )
 
 
 def test_200_parallel_calls_never_pass_a_key_cap(metered, fake_upstream, make_member, make_key):
@@ -37,7 +23,7 @@ def test_200_parallel_calls_never_pass_a_key_cap(metered, fake_upstream, make_me
     cap = 6_000  # room for ~20 of the 200 calls
     key, secret = make_key(make_member(), token_cap=cap, cap_period="lifetime")
 
-    responses = run_async(_fire(metered, auth(secret), 200))
+    responses = run_async(fire_parallel(metered, auth(secret), 200))
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {201, 402}, statuses
@@ -59,7 +45,7 @@ def test_parallel_calls_stop_at_the_workspace_quota(
     member = make_member()
     _key, secret = make_key(member)
 
-    responses = run_async(_fire(metered, auth(secret), 40))
+    responses = run_async(fire_parallel(metered, auth(secret), 40))
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) == {201, 402}, statuses
@@ -83,7 +69,7 @@ def test_admission_turns_cover_the_steps_before_the_upstream_call_only(
     _key, secret = make_key(make_member())
 
     started = time.monotonic()
-    responses = run_async(_fire(metered, auth(secret), 12))
+    responses = run_async(fire_parallel(metered, auth(secret), 12))
     elapsed = time.monotonic() - started
 
     assert [r.status_code for r in responses] == [201] * 12

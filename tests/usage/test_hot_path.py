@@ -11,7 +11,7 @@ from django.db.backends.signals import connection_created
 from psycopg.pq import TransactionStatus
 
 from ai_features.models import Summary
-from tests.usage.helpers import TEXT, auth, run_async, summaries_url
+from tests.usage.helpers import TEXT, auth, fire_parallel, run_async, summaries_url
 from usage.models import Reservation, UsageCounter, UsageEvent, UsageRollup
 
 EXPECTED = [
@@ -104,7 +104,7 @@ def test_settles_that_wait_at_once_share_one_transaction(
         fake_upstream.set_latency(300)  # the twelve answers arrive together
         member = make_member()
         key, secret = make_key(member)
-        responses = run_async(_burst(metered, auth(secret), 12))
+        responses = run_async(fire_parallel(metered, auth(secret), 12))
     finally:
         connection_created.disconnect(hook)
         dbpool.shutdown()
@@ -122,15 +122,3 @@ def test_settles_that_wait_at_once_share_one_transaction(
     (rollup,) = UsageRollup.objects.filter(api_key_id=key.pk)
     assert rollup.requests == 12 and rollup.total_tokens == used
     assert Summary.objects.filter(workspace=member.workspace).count() == 12
-
-
-async def _burst(base: str, headers: dict, n: int):
-    import asyncio
-
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=n)) as client:
-        return await asyncio.gather(
-            *(
-                client.post(summaries_url(base), json={"text": TEXT}, headers=headers)
-                for _ in range(n)
-            )
-        )
