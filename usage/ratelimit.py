@@ -189,7 +189,7 @@ async def adjust_tokens(limits: list[Limit], window: int | None, delta: int) -> 
     batch = _adjusting.get(loop)
     if batch is None:
         batch = _adjusting[loop] = _Adjustments(loop.create_future())
-        batch.sender = loop.create_task(_send_adjustments(loop, batch))
+        batch.timer = loop.call_later(ADJUST_BATCH_SECONDS, _send_untaken, loop, batch)
     for limit in token_limits:
         name = f"{limit.redis_key}:{window}"
         batch.deltas[name] = batch.deltas.get(name, 0) + delta
@@ -203,6 +203,11 @@ ADJUST_BATCH_SECONDS = 0.02
 class _Adjustments:
     sent: asyncio.Future
     deltas: dict[str, int] = field(default_factory=dict)
+    # When the batch's time is up, unless a `hit` took it first. A timer, not a
+    # sleeping task to cancel: a cancelled task leaves a reference cycle
+    # (its CancelledError's traceback holds the frame that holds the batch
+    # that holds the task) for the garbage collector, one per metered call.
+    timer: asyncio.TimerHandle | None = None
     sender: asyncio.Task | None = None  # held so the task isn't collected mid-flight
     taken: bool = False  # a `hit` carries them: the sender has nothing to send
 
@@ -218,8 +223,8 @@ def _take_adjustments() -> _Adjustments | None:
     if batch is None:
         return None
     batch.taken = True
-    if batch.sender is not None:
-        batch.sender.cancel()
+    if batch.timer is not None:
+        batch.timer.cancel()
     return batch
 
 
@@ -228,14 +233,18 @@ _adjusting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Adjustments] =
 )
 
 
-async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments) -> None:
+def _send_untaken(loop: asyncio.AbstractEventLoop, batch: _Adjustments) -> None:
+    """The batch's time is up and no `hit` took it: send it in a pipeline of its own."""
+    # Closed to newcomers first: a later correction starts the next batch
+    # instead of joining one on its way.
+    if _adjusting.get(loop) is batch:
+        del _adjusting[loop]
+    if not batch.taken:
+        batch.sender = loop.create_task(_send_adjustments(batch))
+
+
+async def _send_adjustments(batch: _Adjustments) -> None:
     try:
-        await asyncio.sleep(ADJUST_BATCH_SECONDS)
-        # Closed to newcomers first (also when cancelled at shutdown): a later
-        # correction starts the next batch instead of joining a finished one.
-        _adjusting.pop(loop, None)
-        if batch.taken:  # (a hit took them just as this woke)
-            return
         async with async_redis().pipeline(transaction=False) as pipe:
             for name, delta in batch.deltas.items():
                 if delta:
@@ -243,10 +252,8 @@ async def _send_adjustments(loop: asyncio.AbstractEventLoop, batch: _Adjustments
             await pipe.execute()
     except redis_client.UNAVAILABLE:
         redis_client.mark_down()  # the estimates stay counted: errs on the safe side
-    finally:
-        if _adjusting.get(loop) is batch:
-            del _adjusting[loop]
-        if not batch.taken:  # else the hit that carries them says when they're in
+    finally:  # (also when cancelled at shutdown: the callers stop waiting)
+        if not batch.sent.done():
             batch.sent.set_result(None)
 
 
