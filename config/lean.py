@@ -237,6 +237,25 @@ class _FlatChain:
         return response
 
 
+def _unlink(response) -> None:
+    """Break the reference cycles an answered DRF response holds, so that the
+    request's objects (~80: request, view, parsers, the caller's models, the
+    response) are freed by reference counting as the request ends. Left in a
+    cycle, they waited for the garbage collector: every ~130 calls one young
+    collection freed ~10,000 of them in a single 7-12 ms pause, a p99 spike.
+    The cycles: DRF's renderer context names the response itself; DRF's
+    request and its view name each other (the request's parser context holds
+    the view); the on-the-loop `render` (ai_features.api_features._rendered)
+    closes over the response."""
+    vars(response).pop("render", None)
+    context = getattr(response, "renderer_context", None)
+    if context is not None:
+        drf_request = context.get("request")
+        if drf_request is not None:
+            drf_request.parser_context = None
+        response.renderer_context = None
+
+
 class _MiddlewareSettings:
     """settings, with MIDDLEWARE replaced (read by BaseHandler.load_middleware)."""
 
@@ -334,6 +353,7 @@ class LeanApiHandler(ASGIHandler):
             response.close()  # sends request_finished
         else:
             _close_without_signal(response)
+        _unlink(response)
 
     def load_middleware(self, is_async: bool = False) -> None:
         # Django builds the chain from settings.MIDDLEWARE only; reuse its
