@@ -121,10 +121,7 @@ async def drive(args, target: mo.Target, pid: int, stats_file: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/tollgate_bench"
-    )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    mo.add_service_arguments(parser)
     parser.add_argument("--calls", type=int, default=1500, help="at c=1")
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)

@@ -532,12 +532,17 @@ async def measure(args, direct: Target, metered: Target, upstream: str, roots=No
     control(upstream, "/_control/config", {"latency_ms": 0})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The PostgreSQL database and Redis database a bench script runs against."""
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/tollgate_bench"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_service_arguments(parser)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--requests", type=int, default=3000, help="per concurrency level")
     parser.add_argument(
