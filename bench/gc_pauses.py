@@ -54,7 +54,9 @@ def serve_instrumented(port: int, stats_file: str) -> None:
         record.clear()
 
     def write(*_args) -> None:
-        Path(stats_file).write_text(json.dumps(record))
+        partial = Path(f"{stats_file}.partial")
+        partial.write_text(json.dumps(record))
+        partial.replace(stats_file)  # whole or absent for the driver, never half-written
 
     gc.callbacks.append(timed)
     signal.signal(signal.SIGUSR1, reset)
@@ -81,7 +83,6 @@ def read_record(pid: int, stats_file: Path) -> list[tuple[int, float, int]]:
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not write its collections")
         time.sleep(0.05)
-    time.sleep(0.1)  # (written in one call; let it finish)
     return [tuple(row) for row in json.loads(stats_file.read_text())]
 
 
